@@ -1,0 +1,3 @@
+from upstate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure domain: models, enums, the status state machine, conditions. No IO."""

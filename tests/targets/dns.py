@@ -1,0 +1,1 @@
+"""Loopback dns target servers for tests (to be written)."""

@@ -1,0 +1,1 @@
+"""Loopback http target servers for tests (to be written)."""

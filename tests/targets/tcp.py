@@ -1,0 +1,1 @@
+"""Loopback tcp target servers for tests (to be written)."""

@@ -1,0 +1,1 @@
+"""Loopback tls target servers for tests (to be written)."""
