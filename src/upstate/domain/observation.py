@@ -81,6 +81,7 @@ class StatuspageFacts:
     description: str
     components: tuple[UpstreamComponent, ...] = ()
     incidents: tuple[UpstreamIncident, ...] = ()
+    status: ComponentStatus = ComponentStatus.OPERATIONAL  # the worst of `components`
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,8 @@ class Observation:
     icmp: IcmpStats | None = None
     statuspage: StatuspageFacts | None = None
     loop_lag_ms: float | None = None
+    tls_version: str | None = None  # negotiated protocol, e.g. "TLSv1.3"
+    tls_cipher: str | None = None  # negotiated cipher suite, e.g. "TLS_AES_256_GCM_SHA384"
 
     def header(self, name: str) -> str | None:
         """The first value of a header, case-insensitively, or None."""
