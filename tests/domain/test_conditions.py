@@ -577,3 +577,26 @@ def test_it_extracts_json_ish_values() -> None:
         "items": 2,
         "errors": False,
     }
+
+
+def test_it_shows_a_multiline_value_on_one_line() -> None:
+    from upstate.domain.conditions.values import shown
+
+    assert shown("a\nb\r\n\tc") == "a\\nb\\r\\n\\tc"
+
+
+def test_it_takes_a_pings_response_time_from_its_round_trips() -> None:
+    ping = observe(
+        kind=MonitorKind.ICMP,
+        duration_ms=400.0,
+        icmp=IcmpStats(sent=3, received=3, packet_loss=0, rtt_min=1, rtt_avg=2.5, rtt_max=4),
+    )
+    (result,) = evaluate([parse_condition("[RESPONSE_TIME] < 100")], ping, NOW)
+    assert result.ok
+    assert str(result) == "[RESPONSE_TIME] (2.5) < 100"
+
+
+def test_it_has_no_response_time_for_a_ping_without_replies() -> None:
+    ping = observe(kind=MonitorKind.ICMP, icmp=IcmpStats(sent=3, received=0, packet_loss=100))
+    (result,) = evaluate([parse_condition("[RESPONSE_TIME] < 100")], ping, NOW)
+    assert not result.ok

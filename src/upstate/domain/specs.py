@@ -5,7 +5,7 @@ The config loader and the CLI build these; probes read them. Timeouts are second
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from upstate.domain.enums import IpFamily, MonitorKind
 
@@ -18,10 +18,11 @@ DEFAULT_MAX_REDIRECTS = 10
 class HttpSpec:
     url: str
     method: str = "GET"
-    headers: tuple[tuple[str, str], ...] = ()
+    # Credentials may ride in these three; repr=False keeps them out of logs and tracebacks.
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     body: bytes | None = None
-    basic_auth: tuple[str, str] | None = None
-    bearer_token: str | None = None
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    bearer_token: str | None = field(default=None, repr=False)
     follow_redirects: bool = True
     max_redirects: int = DEFAULT_MAX_REDIRECTS
     tls_verify: bool = True

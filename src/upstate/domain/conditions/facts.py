@@ -197,9 +197,17 @@ def _packet_loss(facts: Facts, _: Placeholder) -> object:
     return MISSING if icmp is None else float(icmp.packet_loss)
 
 
+def _response_time(facts: Facts, _: Placeholder) -> object:
+    """Milliseconds; for a ping the average round trip (as Gatus does), not the whole probe."""
+    icmp = facts.observation.icmp
+    if icmp is not None:
+        return MISSING if icmp.rtt_avg is None else float(icmp.rtt_avg)
+    return float(facts.observation.duration_ms)
+
+
 _RESOLVERS: dict[str, Callable[[Facts, Placeholder], object]] = {
     "STATUS": lambda facts, _: _present(facts.observation.status_code),
-    "RESPONSE_TIME": lambda facts, _: float(facts.observation.duration_ms),
+    "RESPONSE_TIME": _response_time,
     "BODY": _body,
     "HEADER": lambda facts, p: _or_missing(facts.observation.header(p.arg)),
     "IP": lambda facts, _: _present(facts.observation.ip),

@@ -96,8 +96,12 @@ def signed_duration_text(ms: float) -> str:
     return format_duration(seconds)
 
 
+_ONE_LINE = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
 def shown(text: str) -> str:
-    """Text cut to a length that fits in a log line or a status page."""
-    if len(text) <= MAX_SHOWN:
-        return text
-    return text[:MAX_SHOWN] + "…"
+    """Text on one line, cut to a length that fits in a log line or a status page."""
+    flat = text.translate(_ONE_LINE)
+    if len(flat) <= MAX_SHOWN:
+        return flat
+    return flat[:MAX_SHOWN] + "…"
