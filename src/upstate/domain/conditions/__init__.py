@@ -5,7 +5,7 @@ A condition is `LEFT OPERATOR RIGHT`, e.g. `[STATUS] == 200`, `[BODY].data[0].id
 
 Placeholders (names are case-insensitive)
     [STATUS]                  HTTP status code
-    [RESPONSE_TIME]           the whole probe, ms (Observation.duration_ms)
+    [RESPONSE_TIME]           the whole probe, ms (for icmp: the average round trip)
     [DNS_TIME] [CONNECT_TIME] [TLS_TIME] [TTFB]   one phase, ms
     [BODY]                    the body as UTF-8 text (bad bytes replaced), trimmed; the
                               answers joined by ", " for DNS; the banner for TCP
