@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.targets.tls",
     "tests.targets.tcp",
     "tests.targets.dns",
+    "tests.fixtures.db",
 ]
 
 

@@ -495,3 +495,18 @@ def test_it_keeps_the_commented_examples_valid() -> None:
         "host",
     }
     assert config.maintenance[0].monitors == ("db",)
+
+
+def test_it_refuses_a_time_zone_that_is_only_a_region_folder() -> None:
+    import pytest
+
+    from upstate.config.loader import load_config_text
+    from upstate.errors import ConfigError
+
+    text = (
+        "monitors:\n"
+        "  - {key: job, kind: push, schedule: '0 3 * * *', timezone: Europe, grace: 5m}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "t.yaml")
+    assert "unknown time zone 'Europe'" in str(caught.value)

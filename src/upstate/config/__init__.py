@@ -12,3 +12,4 @@ class Settings(BaseSettings):
 
     config: str | None = None
     region: str = "local"
+    database_url: str = "sqlite:///./data/upstate.db"

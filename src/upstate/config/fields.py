@@ -152,7 +152,7 @@ def _cron(value: str) -> str:
 def _timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder
         raise ValueError(
             f"unknown time zone {value!r}: use an IANA name such as Europe/Dublin or UTC"
         ) from None

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.store.helpers import add_monitor
+from upstate.domain import latency
+from upstate.domain.enums import ErrorKind, Status
+from upstate.store import rollups
+from upstate.store.results import ResultRow
+from upstate.store.rollups import Period, Rollup
+from upstate.store.tables import rollups as rollups_table
+
+T0 = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)
+
+
+def row(
+    monitor_id: int, at: datetime, ms: float, status: Status = Status.UP, **kw: object
+) -> ResultRow:
+    return ResultRow(monitor_id, str(kw.pop("region", "local")), at, status, ms, **kw)  # type: ignore[arg-type]
+
+
+def expected(rows: list[ResultRow]) -> Rollup:
+    answered = [r.duration_ms for r in rows if r.error_kind is None]
+    return Rollup(
+        count=len(rows),
+        up=sum(r.status is Status.UP for r in rows),
+        degraded=sum(r.status is Status.DEGRADED for r in rows),
+        down=sum(r.status is Status.DOWN for r in rows),
+        latency_count=len(answered),
+        latency_min=min(answered, default=None),
+        latency_sum=sum(answered),
+        latency_max=max(answered, default=None),
+        histogram=tuple(latency.histogram(answered)),
+    )
+
+
+async def test_it_adds_batches_into_hour_and_day_buckets(session: AsyncSession) -> None:
+    monitor = await add_monitor(session)
+    first = [
+        row(monitor.id, T0 + timedelta(minutes=5), 20.0),
+        row(monitor.id, T0 + timedelta(minutes=50), 400.0, Status.DEGRADED),
+        row(monitor.id, T0 + timedelta(hours=1, minutes=1), 5.0),
+    ]
+    second = [
+        row(monitor.id, T0 + timedelta(minutes=30), 2.0),
+        row(
+            monitor.id,
+            T0 + timedelta(minutes=31),
+            10_000.0,
+            Status.DOWN,
+            error_kind=ErrorKind.TIMEOUT,
+        ),
+    ]
+    await rollups.apply(session, first)
+    await rollups.apply(session, second)
+
+    hours = await rollups.series(session, monitor.id, Period.HOUR, T0, T0 + timedelta(days=1))
+    assert [p.bucket_start for p in hours] == [T0, T0 + timedelta(hours=1)]
+    first_hour = hours[0].rollup
+    assert (first_hour.count, first_hour.up, first_hour.degraded, first_hour.down) == (4, 2, 1, 1)
+    assert (first_hour.latency_count, first_hour.latency_min, first_hour.latency_max) == (
+        3,
+        2.0,
+        400.0,
+    )
+    assert first_hour.latency_sum == 422.0
+    assert sum(first_hour.histogram) == 3
+    assert first_hour.histogram[latency.bucket_of(400.0)] == 1
+
+    days = await rollups.series(session, monitor.id, Period.DAY, T0, T0 + timedelta(days=1))
+    assert len(days) == 1
+    assert days[0].rollup.count == 5
+    assert (days[0].rollup.latency_min, days[0].rollup.latency_max) == (2.0, 400.0)
+
+
+async def test_it_fills_min_and_max_once_latencies_arrive(session: AsyncSession) -> None:
+    monitor = await add_monitor(session)
+    failed = row(monitor.id, T0, 10_000.0, Status.DOWN, error_kind=ErrorKind.TIMEOUT)
+    await rollups.apply(session, [failed])
+    empty = await rollups.window(session, monitor.id, T0, T0 + timedelta(hours=1))
+    assert (empty.count, empty.latency_min, empty.latency_max, empty.latency_avg) == (
+        1,
+        None,
+        None,
+        None,
+    )
+    assert empty.quantile(0.5) is None
+    await rollups.apply(session, [row(monitor.id, T0, 30.0), row(monitor.id, T0, 70.0)])
+    await rollups.apply(session, [failed, row(monitor.id, T0, 50.0)])
+    filled = await rollups.window(session, monitor.id, T0, T0 + timedelta(hours=1))
+    assert (filled.count, filled.latency_min, filled.latency_max) == (5, 30.0, 70.0)
+    assert filled.latency_avg == 50.0
+
+
+async def test_it_sums_windows_from_days_and_ragged_hours(session: AsyncSession) -> None:
+    monitor = await add_monitor(session)
+    other = await add_monitor(session, "other")
+    rng = random.Random(7)
+    statuses = [Status.UP] * 8 + [Status.DEGRADED, Status.DOWN]
+    rows = [
+        row(
+            monitor.id,
+            T0 + timedelta(seconds=rng.uniform(0, 4 * 86_400)),
+            rng.lognormvariate(4, 1.2),
+            rng.choice(statuses),
+            region=rng.choice(["local", "eu"]),
+        )
+        for _ in range(600)
+    ]
+    for start in range(0, len(rows), 97):
+        await rollups.apply(session, rows[start : start + 97])
+    await rollups.apply(session, [row(other.id, T0 + timedelta(hours=30), 1.0)])
+
+    windows = [
+        (T0, T0 + timedelta(days=4)),  # whole days only
+        (T0 + timedelta(hours=5, minutes=20), T0 + timedelta(days=2, hours=7, minutes=1)),
+        (T0 + timedelta(hours=25), T0 + timedelta(hours=30)),  # inside one day
+        (T0 + timedelta(days=1), T0 + timedelta(days=3, hours=1)),
+        (T0 - timedelta(days=9), T0 - timedelta(days=8)),  # nothing there
+    ]
+    for since, until in windows:
+        for region in (None, "eu"):
+            overlapping = [
+                r
+                for r in rows
+                # every bucket overlapping [since, until): resolution is one hour
+                if rollups.hour_of(since) <= rollups.hour_of(r.started_at) < until
+                and region in (None, r.region)
+            ]
+            got = await rollups.window(session, monitor.id, since, until, region=region)
+            want = expected(overlapping)
+            assert abs(got.latency_sum - want.latency_sum) < 1e-6 * max(1.0, want.latency_sum)
+            assert got == Rollup(**{**_fields(want), "latency_sum": got.latency_sum}), (
+                since,
+                until,
+            )
+
+
+async def test_it_reads_whole_days_from_day_rows(session: AsyncSession) -> None:
+    monitor = await add_monitor(session)
+    await rollups.apply(
+        session, [row(monitor.id, T0 + timedelta(hours=h), 10.0) for h in range(0, 72, 3)]
+    )
+    await session.execute(rollups_table.delete().where(rollups_table.c.period == "hour"))
+    whole = await rollups.window(session, monitor.id, T0, T0 + timedelta(days=3))
+    assert whole.count == 24
+    # Day 0 is no longer whole: it would need hour rows, and those are gone.
+    ragged = await rollups.window(
+        session, monitor.id, T0 + timedelta(hours=1), T0 + timedelta(days=3)
+    )
+    assert ragged.count == 16
+
+
+async def test_it_estimates_quantiles_within_a_bucket(session: AsyncSession) -> None:
+    monitor = await add_monitor(session)
+    rng = random.Random(11)
+    values = [rng.lognormvariate(4.5, 0.8) for _ in range(2000)]
+    await rollups.apply(
+        session, [row(monitor.id, T0 + timedelta(seconds=i), v) for i, v in enumerate(values)]
+    )
+    summary = await rollups.window(session, monitor.id, T0, T0 + timedelta(days=1))
+    ordered = sorted(values)
+    for q in (0.5, 0.95, 0.99):
+        exact = ordered[int(q * len(ordered)) - 1]
+        estimate = summary.quantile(q)
+        assert estimate is not None
+        assert abs(estimate - exact) <= (latency.RATIO - 1) * exact
+
+
+def _fields(rollup: Rollup) -> dict[str, object]:
+    return {name: getattr(rollup, name) for name in Rollup.__dataclass_fields__}

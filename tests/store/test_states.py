@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.store.helpers import NOW, add_monitor
+from upstate.domain.enums import Status
+from upstate.store import states
+from upstate.store.states import StateRecord
+
+
+async def test_it_stores_and_replaces_the_evaluator_state(session: AsyncSession) -> None:
+    monitor = await add_monitor(session)
+    assert await states.get_state(session, monitor.id) is None
+    first = StateRecord(monitor.id, Status.UP, NOW, NOW, {"fails": 0, "regions": {}}, NOW)
+    await states.put_state(session, first)
+    assert await states.get_state(session, monitor.id) == first
+
+    later = NOW + timedelta(minutes=5)
+    second = StateRecord(monitor.id, Status.DOWN, later, later, {"fails": 3}, later)
+    await states.put_state(session, second)
+    stored = await states.get_state(session, monitor.id)
+    assert stored == second
+    assert stored is not None
+    assert stored.status is Status.DOWN
+
+
+async def test_it_loads_every_state_at_once(session: AsyncSession) -> None:
+    a = await add_monitor(session, "a")
+    b = await add_monitor(session, "b")
+    await add_monitor(session, "never-checked")
+    for monitor in (a, b):
+        await states.put_state(session, StateRecord(monitor.id, Status.UP, NOW, None, {}, NOW))
+    loaded = await states.list_states(session)
+    assert set(loaded) == {a.id, b.id}
+    assert loaded[a.id].last_checked_at is None
+
+
+async def test_it_refuses_state_for_a_missing_monitor(session: AsyncSession) -> None:
+    with pytest.raises(IntegrityError):
+        await states.put_state(session, StateRecord(999_999, Status.UP, NOW, NOW, {}, NOW))
