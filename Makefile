@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= examples/upstate.yaml
 
-.PHONY: run test lint check-types contracts pytest bench clean
+.PHONY: run check test lint check-types contracts pytest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Serve the example on SQLite at http://127.0.0.1:8080, with its heartbeat job beside it.
 run: $(STAMP)
+	@examples/heartbeat.sh & hb=$$!; trap 'kill $$hb 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/upstate serve --config $(CONFIG)
+
+# Every probed monitor of the example once, as a table (no server needed).
+check: $(STAMP)
 	$(BIN)/upstate check --config $(CONFIG) || test $$? -ne 2
 
 test: lint check-types contracts pytest

@@ -60,11 +60,17 @@ def test_it_loads_the_whole_spec_example() -> None:
 def test_it_loads_the_example_that_make_run_uses() -> None:
     config = load_config(ROOT / "examples" / "upstate.yaml", env={})
     probed = [m for m in config.monitors if m.probe_spec() is not None]
-    assert [m.key for m in probed] == ["loopback", "closed-port", "resolver", "upstate-web"]
-    assert all(m.check_definition().spec.timeout_s == 3.0 for m in probed)
+    assert [m.key for m in probed] == ["upstate-web", "upstate-port", "loopback"]
+    assert all(m.check_definition().spec.timeout_s == 5.0 for m in probed)
     loopback = config.monitor("loopback")
     assert loopback is not None
-    assert loopback.probe_spec() == IcmpSpec(host="127.0.0.1", count=3, timeout_s=3.0)
+    assert loopback.probe_spec() == IcmpSpec(host="127.0.0.1", count=3, timeout_s=5.0)
+    port = config.monitor("upstate-port")
+    assert port is not None
+    assert port.probe_spec() == TcpSpec(host="127.0.0.1", port=8080, timeout_s=5.0)
+    heartbeat = config.monitor("heartbeat")
+    assert heartbeat is not None
+    assert heartbeat.probe_spec() is None
 
 
 def test_it_turns_an_http_monitor_into_its_probe_spec() -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 from croniter import croniter
-from pydantic import AfterValidator, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer
 from pydantic import BaseModel as _PydanticModel
 
 from upstate.domain.durations import format_duration, parse_duration
@@ -72,6 +72,13 @@ def _duration(value: Any, minimum: float = 0.0, allow_zero: bool = False) -> flo
     if seconds > _MAX_SECONDS:
         raise ValueError(f"{value} is too long (at most 36500d)")
     return seconds
+
+
+def _duration_text(seconds: float) -> str:
+    """Seconds as the language spells them (60.0 -> '1m'), so a JSON dump validates again."""
+    if float(seconds).is_integer():
+        return format_duration(seconds)
+    return f"{seconds * 1000:.6f}".rstrip("0").rstrip(".") + "ms"
 
 
 def _size(value: Any) -> int:
@@ -199,9 +206,12 @@ def _non_empty(value: str) -> str:
     return value
 
 
-Duration = Annotated[float, BeforeValidator(_duration)]
-Interval = Annotated[float, BeforeValidator(partial(_duration, minimum=1.0))]
-OptionalDuration = Annotated[float, BeforeValidator(partial(_duration, allow_zero=True))]
+# In JSON mode durations are dumped as text ("1m30s"): the stored form of a monitor
+# (services/monitors.py) is its JSON dump, and it must read back through these validators.
+_AS_TEXT = PlainSerializer(_duration_text, return_type=str, when_used="json")
+Duration = Annotated[float, BeforeValidator(_duration), _AS_TEXT]
+Interval = Annotated[float, BeforeValidator(partial(_duration, minimum=1.0)), _AS_TEXT]
+OptionalDuration = Annotated[float, BeforeValidator(partial(_duration, allow_zero=True)), _AS_TEXT]
 Size = Annotated[int, BeforeValidator(_size)]
 Key = Annotated[str, AfterValidator(_key)]
 Url = Annotated[str, AfterValidator(_url)]

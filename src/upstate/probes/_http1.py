@@ -224,6 +224,7 @@ class Exchange(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._parser = None  # type: ignore[assignment]
         if self.done.done():
             return
         if exc is None and self.headers_complete and not self._framed:

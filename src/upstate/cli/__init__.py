@@ -1,16 +1,19 @@
-"""The `upstate` command line. This module and web/app.py are where things get wired."""
+"""The `upstate` command line. This package and web/app.py are where things get wired."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
 
 import uvloop
+from pydantic import ValidationError
 
 from upstate import __version__
+from upstate.config import Settings
 from upstate.config.loader import load_config, validate_file
 from upstate.config.targets import parse_target
 from upstate.console import Painter, render_one, render_table
@@ -64,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a config file and name every error")
     validate.add_argument("file")
+
+    serve = commands.add_parser(
+        "serve", help="run Upstate: web, scheduler and result writer in one process"
+    )
+    serve.add_argument("--config", help="the monitors-as-code file (or UPSTATE_CONFIG)")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1, or UPSTATE_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (default 8080, or UPSTATE_PORT)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+    database = commands.add_parser("db", help="database maintenance")
+    db_commands = database.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    db_commands.add_parser("upgrade", help="run the migrations (serve also runs them at start)")
+    db_commands.add_parser("current", help="print the database's migration revision")
     return parser
 
 
@@ -180,12 +196,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _dispatch(args)
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        name: getattr(args, name)
+        for name in ("config", "host", "port")
+        if getattr(args, name, None) is not None
+    }
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise UsageError(f"settings: {exc.errors()[0]['msg']}") from None
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from upstate.cli.serve import serve
+
+    settings = _settings(args)
+    _logging(args.log_level)
+    return uvloop.run(serve(settings, settings.config))
+
+
+def _db(args: argparse.Namespace) -> int:
+    from upstate.store.migrate import current, head, upgrade
+
+    settings = _settings(args)
+    if args.db_command == "upgrade":
+        _logging("info")
+        uvloop.run(upgrade(settings.database_url))
+        _emit(f"database at revision {head()}")
+        return 0
+    revision = uvloop.run(current(settings.database_url))
+    _emit(revision or "(empty database)")
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "check":
             return _check(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "db":
+            return _db(args)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)

@@ -1,0 +1,125 @@
+"""When each monitor runs next: one heap of due times, on a fixed wall-clock grid.
+
+A monitor's runs fall at `phase(key, interval) + n * interval` seconds since the Unix
+epoch. The phase is a stable hash of the key (blake2b, not Python's per-process salted
+hash()), so 10,000 monitors with the same interval spread evenly over it instead of
+firing together, and a restarted process resumes every monitor at the same phase.
+
+Pure: times are floats (seconds since the epoch) passed in, nothing sleeps. A key has
+at most one live heap item; replacing or removing a key leaves its old item in the heap,
+marked stale by a sequence number, and it is skipped when it comes up (cheaper than
+deleting from the middle of a heap).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+from dataclasses import dataclass
+
+_SCALE = float(2**64)
+
+
+def phase(key: str, interval: float) -> float:
+    """Where in its interval a key's runs fall: in [0, interval), the same in every process."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _SCALE * interval
+
+
+def grid_after(offset: float, interval: float, t: float) -> float:
+    """The first grid time (offset + n * interval) strictly after t."""
+    n = math.floor((t - offset) / interval) + 1
+    due = offset + n * interval
+    while due <= t:  # floating-point rounding can land on t itself
+        due += interval
+    return due
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    key: str
+    at: float  # when it was due
+    on_grid: bool  # False for a run asked for at once (new, edited, resumed)
+
+
+@dataclass(slots=True)
+class _Entry:
+    interval: float
+    offset: float
+    seq: int  # the live heap item's sequence number
+
+
+class Timetable:
+    """Every scheduled key and its next due time."""
+
+    __slots__ = ("_entries", "_heap", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, str, bool]] = []
+        self._entries: dict[str, _Entry] = {}
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def set(self, key: str, interval: float, now: float, *, at_once: bool = False) -> None:
+        """Schedule `key` (anew, or replacing its schedule): on its grid, or at `now`."""
+        if not interval > 0:
+            raise ValueError(f"interval must be positive, not {interval}")
+        offset = phase(key, interval)
+        due = now if at_once else grid_after(offset, interval, now - 1e-6)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry(interval, offset, 0)
+        else:
+            entry.interval, entry.offset = interval, offset
+        self._push(entry, key, due, on_grid=not at_once)
+
+    def run_now(self, key: str, now: float) -> bool:
+        """Run `key` at `now`, then on its grid again; False for an unknown key."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return False
+        self._push(entry, key, now, on_grid=False)
+        return True
+
+    def remove(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def next_due(self) -> float | None:
+        """The earliest due time, or None when nothing is scheduled."""
+        heap, entries = self._heap, self._entries
+        while heap:
+            due, seq, key, _ = heap[0]
+            entry = entries.get(key)
+            if entry is not None and entry.seq == seq:
+                return due
+            heapq.heappop(heap)
+        return None
+
+    def pop_due(self, now: float) -> list[Due]:
+        """Every key due at or before `now`; each is rescheduled at its next grid time.
+
+        A key that fell behind (the process stalled or slept) skips the runs it missed
+        rather than catching up in a burst.
+        """
+        heap, entries = self._heap, self._entries
+        out: list[Due] = []
+        while heap and heap[0][0] <= now:
+            due, seq, key, on_grid = heapq.heappop(heap)
+            entry = entries.get(key)
+            if entry is None or entry.seq != seq:
+                continue
+            out.append(Due(key, due, on_grid))
+            following = grid_after(entry.offset, entry.interval, now)
+            self._push(entry, key, following, on_grid=True)
+        return out
+
+    def _push(self, entry: _Entry, key: str, due: float, *, on_grid: bool) -> None:
+        self._seq += 1
+        entry.seq = self._seq
+        heapq.heappush(self._heap, (due, self._seq, key, on_grid))

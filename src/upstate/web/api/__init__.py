@@ -1,0 +1,12 @@
+"""The JSON API, v1: every route here needs the API token when one is set."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from upstate.web.api import monitors, status
+from upstate.web.auth import require_token
+
+router = APIRouter(dependencies=[Depends(require_token)])
+router.include_router(monitors.router)
+router.include_router(status.router)

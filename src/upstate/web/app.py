@@ -1,0 +1,63 @@
+"""create_app(): the web layer wired to what cli.py built. No globals: app.state holds it all.
+
+Routes: /api/v1/... (the JSON API, token-guarded when a token is set), /ping/... (push
+monitors), /healthz, /readyz, /metrics, and /api/docs with /api/openapi.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from upstate import __version__
+from upstate.config import Settings
+from upstate.services.engine import MonitoringEngine
+from upstate.services.secrets import SecretBox, load_secret_box
+from upstate.web import api, docs, errors, health, ping
+from upstate.web.auth import check_exposure
+from upstate.web.deps import AppState, utc_now
+
+
+def create_app(
+    *,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    engine: MonitoringEngine,
+    registry: CollectorRegistry,
+    config_path: str | Path | None = None,
+    secrets: SecretBox | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """The ASGI app. `secrets` is the box the engine decrypts with (loaded from settings
+    when not given); `config_path` names the file in "edit the file instead" answers.
+
+    Raises UsageError when settings.host is not loopback and no API token is set.
+    """
+    check_exposure(settings.host, settings.api_token is not None)
+    app = FastAPI(
+        title="Upstate",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=docs.OPENAPI_URL,
+    )
+    app.state.upstate = AppState(
+        settings=settings,
+        sessions=session_factory,
+        engine=engine,
+        registry=registry,
+        secrets=secrets if secrets is not None else load_secret_box(settings),
+        clock=clock,
+        config_name=Path(config_path).name if config_path else "the config file",
+    )
+    errors.install(app)
+    app.include_router(api.router)
+    app.include_router(ping.router)
+    app.include_router(health.router)
+    app.include_router(docs.router)
+    return app
