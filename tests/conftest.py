@@ -14,6 +14,8 @@ pytest_plugins = [
     "tests.targets.tcp",
     "tests.targets.dns",
     "tests.fixtures.db",
+    "tests.targets.receivers",
+    "tests.targets.smtp",
 ]
 
 

@@ -214,6 +214,8 @@ def _logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request's full URL at INFO; webhook URLs can carry tokens.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _serve(args: argparse.Namespace) -> int:

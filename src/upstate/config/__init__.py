@@ -29,11 +29,16 @@ class Settings(BaseSettings):
     data_dir: str = "./data"
     base_url: str | None = None  # the public URL of this server, for ping URLs
     metrics_public: bool = True  # False: /metrics needs the API token too (when one is set)
+    # The default mail server of email channels: smtp://user:pass@host:port (?starttls=true
+    # to require STARTTLS, ?starttls=false to refuse it) or smtps:// (TLS from the start).
+    smtp_url: SecretStr | None = None
+    smtp_url_file: str | None = None
+    smtp_from: str | None = None  # the sender of email channels that name none
 
     @model_validator(mode="after")
     def _read_secret_files(self) -> Settings:
         """UPSTATE_<NAME>_FILE (Docker and systemd credentials) when the value is not set."""
-        for name in ("api_token", "secret_key"):
+        for name in ("api_token", "secret_key", "smtp_url"):
             path = getattr(self, f"{name}_file")
             if getattr(self, name) is None and path:
                 try:
