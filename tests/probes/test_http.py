@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import gzip
 import json
 import socket
 import time
 import tracemalloc
 from datetime import UTC
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,7 @@ from upstate.domain.enums import ErrorKind, IpFamily
 from upstate.domain.observation import Observation
 from upstate.domain.specs import HttpSpec
 from upstate.probes import http
+from upstate.probes._http1 import Exchange
 from upstate.probes.base import ProbeContext
 
 PLAIN = b"hello, compressed world\n" * 100
@@ -392,3 +396,52 @@ async def test_it_probes_an_ipv6_literal() -> None:
     assert observation.error is None
     assert observation.ip == "::1"
     assert observation.body == f"[::1]:{port}".encode()
+
+
+def _time_wait_ports() -> set[int]:
+    """Ports of TIME_WAIT sockets (either end) in /proc/net/tcp."""
+    ports = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "06":
+            ports.add(int(fields[1].split(":")[1], 16))
+            ports.add(int(fields[2].split(":")[1], 16))
+    return ports
+
+
+async def test_it_closes_first_with_a_reset_leaving_no_time_wait() -> None:
+    served = asyncio.Semaphore(0)
+
+    async def answer_and_stay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        with contextlib.suppress(OSError):
+            await reader.read(1)  # the server stays until the client leaves: it closes first
+        writer.close()
+        served.release()
+
+    server = await asyncio.start_server(answer_and_stay, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        for _ in range(20):
+            observation = await probe(f"http://127.0.0.1:{port}/")
+            assert observation.error is None
+            assert observation.body == b"ok"
+        for _ in range(20):  # every close seen by the server: a FIN would have left TIME_WAIT
+            await asyncio.wait_for(served.acquire(), 5)
+
+    assert port not in _time_wait_ports()
+
+
+async def test_it_leaves_no_exchange_for_the_cycle_collector(http_target: HttpTarget) -> None:
+    gc.collect()
+    gc.disable()  # what is still alive now was not freed by reference counting
+    try:
+        for _ in range(5):
+            observation = await probe(http_target.url("/ok"))
+            assert observation.status_code == 200
+        left = [o for o in gc.get_objects() if isinstance(o, Exchange)]
+    finally:
+        gc.enable()
+
+    assert left == []

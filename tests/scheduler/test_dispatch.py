@@ -83,8 +83,8 @@ async def test_it_holds_the_per_host_limit_without_holding_up_other_hosts(runnin
     runner = Recorder(seconds=0.1, host_of=lambda key: key.split("-")[0])
     dispatcher = running(Dispatcher(runner, max_concurrency=20, per_host=2))
     for n in range(8):
-        dispatcher.schedule(f"busy-{n}", 10.0, "busy", at_once=True)
-    dispatcher.schedule("quiet-0", 10.0, "quiet", at_once=True)
+        dispatcher.schedule(f"busy-{n}", 3600.0, "busy", at_once=True)
+    dispatcher.schedule("quiet-0", 3600.0, "quiet", at_once=True)
     for _ in range(100):
         await asyncio.sleep(0.005)
         if runner.runs["quiet-0"]:
@@ -104,9 +104,13 @@ async def test_it_runs_a_new_monitor_at_once_and_an_old_one_on_its_grid(running)
     runner = Recorder()
     dispatcher = running(Dispatcher(runner))
     now = time.time()
-    assert grid_after(phase("old", 3600.0), 3600.0, now) > now + 5  # not due for a while
+    old = next(  # a key whose grid time is not about to come up
+        key
+        for key in (f"old-{n}" for n in range(10))
+        if grid_after(phase(key, 3600.0), 3600.0, now) > now + 5
+    )
     dispatcher.schedule("new", 3600.0, None, at_once=True)
-    dispatcher.schedule("old", 3600.0, None, at_once=False)
+    dispatcher.schedule(old, 3600.0, None, at_once=False)
     await asyncio.sleep(0.1)
     assert runner.runs == Counter({"new": 1})
 
@@ -141,15 +145,41 @@ async def test_it_runs_exclusive_work_after_the_current_run(running) -> None:
     assert await dispatcher.exclusive("unscheduled", work) == "done"
 
 
-async def test_it_reports_how_late_scheduled_runs_start(running) -> None:
+@pytest.mark.parametrize("coalesce", [0.0, 0.02])
+async def test_it_reports_how_late_scheduled_runs_start(running, coalesce: float) -> None:
     lags: list[float] = []
-    dispatcher = running(Dispatcher(Recorder(), on_lag=lags.append))
+    dispatcher = running(Dispatcher(Recorder(), on_lag=lags.append, coalesce=coalesce))
     for n in range(20):
         dispatcher.schedule(f"m{n}", 0.05, None, at_once=False)
     await asyncio.sleep(0.3)
     assert len(lags) >= 60
     assert all(lag >= 0 for lag in lags)
-    assert sorted(lags)[len(lags) // 2] < 0.01
+    ordered = sorted(lags)
+    assert ordered[len(lags) // 2] < coalesce / 2 + 0.01  # wake-ups come together, no later
+    assert ordered[int(len(lags) * 0.9)] < coalesce + 0.015
+
+
+async def test_it_wakes_at_once_for_a_new_monitor_despite_coalescing(running) -> None:
+    runner = Recorder()
+    dispatcher = running(Dispatcher(runner, coalesce=10.0))
+    dispatcher.schedule("first", 3600.0, None, at_once=True)
+    await asyncio.sleep(0.05)
+    dispatcher.schedule("second", 3600.0, None, at_once=True)
+    await asyncio.sleep(0.05)
+    assert runner.runs == Counter({"first": 1, "second": 1})
+
+
+async def test_it_skips_grid_runs_that_fell_due_before_it_started(running) -> None:
+    now = [1_000_000.0]
+    runner = Recorder()
+    dispatcher = Dispatcher(runner, wall=lambda: now[0], coalesce=0.0)
+    for n in range(50):
+        dispatcher.schedule(f"m{n}", 10.0, None, at_once=False)
+    dispatcher.schedule("new", 10.0, None, at_once=True)
+    now[0] += 10.0  # loading took a whole interval: every grid run fell due meanwhile
+    running(dispatcher)
+    await asyncio.sleep(0.05)
+    assert runner.runs == Counter({"new": 1})  # the others wait for their next grid time
 
 
 async def test_it_stops_dispatching_and_cancels_runs_past_the_grace(running) -> None:

@@ -121,7 +121,7 @@ async def test_it_runs_new_and_edited_monitors_at_once_and_drops_removed_ones(
     db: TestDatabase, engines, switch: Switch
 ) -> None:
     await add_monitor(db, "a", url=switch.url)
-    engine = engines(load_monitors=fast(3600.0))
+    engine = engines(load_monitors=fast(86_400.0))
     await engine.start()
     await until_rows(db, results, lambda n: n == 1)  # new: at once, then hourly
     await add_monitor(db, "b", url=switch.url)
@@ -142,7 +142,7 @@ async def test_it_runs_new_and_edited_monitors_at_once_and_drops_removed_ones(
 
 
 async def test_it_reloads_soon_after_being_told(db: TestDatabase, engines, switch: Switch) -> None:
-    engine = engines(load_monitors=fast(3600.0), reload_debounce=0.05)
+    engine = engines(load_monitors=fast(86_400.0), reload_debounce=0.05)
     await engine.start()
     await add_monitor(db, "late", url=switch.url)
     engine.reload()
@@ -156,7 +156,7 @@ async def test_it_checks_a_monitor_now_and_records_it(
 ) -> None:
     await add_monitor(db, "a", url=http_target.url("/ok"))
     await add_monitor(db, "cron", kind="push", period="1h", grace="1m", token=TOKEN)
-    engine = engines(load_monitors=fast(3600.0))
+    engine = engines(load_monitors=fast(86_400.0))
     await engine.start()
     await until_rows(db, results, lambda n: n == 1)
     checked = await engine.check_now("a")
@@ -204,11 +204,11 @@ async def test_it_resumes_the_schedule_instead_of_running_everything_at_start(
     db: TestDatabase, engines, http_target: HttpTarget
 ) -> None:
     await add_monitor(db, "a", url=http_target.url("/ok"))
-    first = engines(load_monitors=fast(3600.0))
+    first = engines(load_monitors=fast(86_400.0))
     await first.start()
     await until_rows(db, results, lambda n: n == 1)
     await first.stop()
-    second = engines(load_monitors=fast(3600.0))
+    second = engines(load_monitors=fast(86_400.0))
     await second.start()
     await asyncio.sleep(0.3)
     assert await count(db, results) == 1  # it has a state: it waits for its grid time
@@ -322,3 +322,22 @@ async def test_it_pauses_and_resumes_monitors(
         (Status.PAUSED, Status.UNKNOWN),
         (Status.UNKNOWN, Status.UP),
     ]
+
+
+async def test_it_forgets_a_result_gone_stale_on_the_housekeeping_tick(
+    db: TestDatabase, engines, http_target: HttpTarget
+) -> None:
+    await add_monitor(db, "a", url=http_target.url("/ok"))
+    clock = FakeClock(datetime.now(UTC))
+    engine = engines(load_monitors=fast(60.0), clock=clock)
+    await engine.start()  # new: runs at once (on the fake clock's time)
+    await eventually(lambda: engine.state_of("a").status is Status.UP)  # type: ignore[union-attr]
+    clock.now += timedelta(seconds=119)
+    engine.tick(clock.now)
+    assert engine.state_of("a").status is Status.UP  # type: ignore[union-attr]
+    clock.now += timedelta(seconds=2)  # two intervals without a result
+    engine.tick(clock.now)
+    state = engine.state_of("a")
+    assert state is not None
+    assert state.status is Status.UNKNOWN
+    assert state.reason == "no results for 2m"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -149,3 +150,38 @@ async def test_it_keeps_only_the_newest_state_of_each_monitor(db: TestDatabase) 
         stored = await states.list_states(session)
     assert set(stored) == {a.id}
     assert stored[a.id].last_checked_at == outcome(a.id, 4).checked_at
+
+
+async def test_it_keeps_status_changes_when_the_database_refuses_a_result(
+    db: TestDatabase,
+) -> None:
+    monitor = await add_monitor(db, "api")
+    writer = ResultWriter(db.sessions, clock)
+    refused = outcome(monitor.id, 0, change=(Status.UP, Status.DOWN))
+    assert refused.row is not None
+    too_long = replace(refused, row=replace(refused.row, region="r" * 200))  # 64 at most
+    writer.add(too_long)
+    writer.add(outcome(monitor.id, 1))
+    assert await writer.flush()
+    assert await count(db, status_changes) == 1
+    if db.kind == "postgresql":  # SQLite does not enforce VARCHAR lengths
+        assert writer.rejected == 2  # the batch's two results
+        assert await count(db, results) == 0
+
+
+async def test_it_bounds_the_states_written_in_one_transaction(
+    db: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("upstate.scheduler.writer.MAX_ROWS_PER_TRANSACTION", 2)
+    monitors = [await add_monitor(db, f"m{n}") for n in range(5)]
+    writer = ResultWriter(db.sessions, clock)
+    for monitor in monitors:
+        writer.add(outcome(monitor.id))
+    assert await writer.flush()
+    async with db.sessions() as session:
+        assert len(await states.list_states(session)) == 2
+    assert await count(db, results) == 2
+    while writer.pending:
+        assert await writer.flush()
+    async with db.sessions() as session:
+        assert len(await states.list_states(session)) == 5

@@ -42,3 +42,24 @@ async def test_it_loads_every_state_at_once(session: AsyncSession) -> None:
 async def test_it_refuses_state_for_a_missing_monitor(session: AsyncSession) -> None:
     with pytest.raises(IntegrityError):
         await states.put_state(session, StateRecord(999_999, Status.UP, NOW, NOW, {}, NOW))
+
+
+async def test_it_puts_many_states_at_once_keeping_the_last_per_monitor(
+    session: AsyncSession,
+) -> None:
+    a = await add_monitor(session, "many-a")
+    b = await add_monitor(session, "many-b")
+    await states.put_many(
+        session,
+        [
+            StateRecord(a.id, Status.UP, NOW, NOW, {}, NOW),
+            StateRecord(b.id, Status.DOWN, NOW, NOW, {"fails": 2}, NOW),
+            StateRecord(a.id, Status.DEGRADED, NOW, NOW, {"slow": True}, NOW),
+        ],
+    )
+    await states.put_many(session, [StateRecord(b.id, Status.UP, NOW, NOW, {}, NOW)])
+    await states.put_many(session, [])
+    loaded = await states.list_states(session)
+    assert loaded[a.id].status is Status.DEGRADED
+    assert loaded[a.id].state == {"slow": True}
+    assert loaded[b.id].status is Status.UP

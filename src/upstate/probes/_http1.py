@@ -9,7 +9,7 @@ happened and what came back, and turns a broken answer into a ProbeError.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import ctypes
 import re
 import socket
 import ssl
@@ -31,7 +31,13 @@ from upstate.probes.base import classify, is_ip_literal
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT_ENCODING = "gzip, deflate, br"
 # An abortive close (RST) leaves no TIME_WAIT socket behind; see Exchange.finish.
-_LINGER_RST = struct.pack("ii", 1, 0)
+_LINGER_RST = struct.pack("ii", 1, 0)  # struct linger: l_onoff=1, l_linger=0
+# libc's setsockopt(2), for _rst. uvloop hands out only a stand-in for a transport's socket,
+# whose setsockopt wraps the descriptor in a new socket.socket each call: a getsockname
+# syscall, two Python-level calls and a TypeError raised and swallowed while parsing the
+# option. Calling libc directly saves that: ~3 % of a plain probe's instructions, ~2 µs.
+_setsockopt = ctypes.CDLL(None, use_errno=True).setsockopt
+_setsockopt.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
 _DROPPED = frozenset({"connection", "content-length", "transfer-encoding"})
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -97,26 +103,28 @@ def encode_request(
 
     Raises ValueError for a header holding a line break (it would smuggle another header).
     """
-    head = _encode_head(method, target, headers, None if body is None else len(body), user_agent)
+    body_length = None if body is None else len(body)
+    head = _encode_head(method, target.authority, target.path, headers, body_length, user_agent)
     return head + body if body else head
 
 
 @lru_cache(maxsize=1024)
 def _encode_head(
     method: str,
-    target: Target,
+    authority: str,
+    path: str,
     headers: tuple[tuple[str, str], ...],
     body_length: int | None,
     user_agent: str,
 ) -> bytes:
     """Cached: a monitor sends the same request every time, and writing it costs more than
-    looking it up."""
+    looking it up. Keyed by strings, whose hashes Python keeps, not by the Target."""
     if not _TOKEN.fullmatch(method):
         raise ValueError(f"not an HTTP method: {method!r}")
     given = {name.lower() for name, _ in headers}
-    lines = [f"{method} {target.path} HTTP/1.1"]
+    lines = [f"{method} {path} HTTP/1.1"]
     if "host" not in given:
-        lines.append(f"Host: {target.authority}")
+        lines.append(f"Host: {authority}")
     if "user-agent" not in given:
         lines.append(f"User-Agent: {user_agent}")
     if "accept" not in given:
@@ -148,6 +156,11 @@ class Exchange(asyncio.Protocol):
         "transport", "truncated",
     )  # fmt: skip
 
+    # Callbacks this protocol does not need, set to None rather than left out: httptools
+    # looks each up with getattr(protocol, name, None) for every parser, and a missing one
+    # costs an AttributeError raised and swallowed, four per probe.
+    on_message_begin = on_status = on_chunk_header = on_chunk_complete = None
+
     def __init__(
         self,
         done: asyncio.Future[None],
@@ -163,7 +176,11 @@ class Exchange(asyncio.Protocol):
         self._head = head
         self._stop_at_redirect = stop_at_redirect
         self._max_body = max_body
-        self._parser = httptools.HttpResponseParser(self)
+        # The parser holds this protocol's callbacks, so it refers back to it: a cycle only
+        # the cyclic GC could free, and collecting one per probe cost ~5 % of a plain probe's
+        # CPU. The parser lives from connection_made to connection_lost; refcounting frees
+        # the rest as soon as the probe lets go.
+        self._parser: httptools.HttpResponseParser | None = None
         self._interim = False
         self._decoder: Decoder | None = None
         self._framed = False
@@ -192,7 +209,7 @@ class Exchange(asyncio.Protocol):
         """Drop the connection at once (timeouts, cancellation), leaving no TIME_WAIT."""
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            self._rst(transport)
+            _rst(transport)
             transport.abort()
 
     @property
@@ -202,18 +219,20 @@ class Exchange(asyncio.Protocol):
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
         self.connected_at = perf_counter()
+        self.transport = cast(asyncio.Transport, transport)
+        self._parser = httptools.HttpResponseParser(self)
         if self._request is not None:
             self.send(self._request)
 
     def data_received(self, data: bytes) -> None:
         if not self.first_byte_at:
             self.first_byte_at = perf_counter()
-        if self.done.done():
+        parser = self._parser
+        if parser is None or self.done.done():
             return
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self.finish()
         except httptools.HttpParserError as exc:
@@ -224,7 +243,7 @@ class Exchange(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._parser = None  # type: ignore[assignment]
+        self._parser = None  # see __init__
         if self.done.done():
             return
         if exc is None and self.headers_complete and not self._framed:
@@ -252,7 +271,10 @@ class Exchange(asyncio.Protocol):
         self.headers.append((name.decode("latin-1"), value.decode("utf-8", "replace")))
 
     def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
+        parser = self._parser
+        if parser is None or self.done.done():
+            return
+        status = parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             self._interim = True  # 100 Continue, 103 Early Hints: the real answer follows
             self.headers = []
@@ -334,13 +356,14 @@ class Exchange(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             if not self._eof:
-                self._rst(transport)
+                _rst(transport)
             transport.abort()
         self.done.set_result(None)
 
-    @staticmethod
-    def _rst(transport: asyncio.BaseTransport) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+
+def _rst(transport: asyncio.BaseTransport) -> None:
+    """Make the coming close an RST: SO_LINGER 0 on the transport's socket."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # Straight to libc: a failure (the socket already gone) leaves a plain close.
+        _setsockopt(sock.fileno(), socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST, 8)

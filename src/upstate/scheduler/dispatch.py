@@ -10,8 +10,15 @@ and costs memory only for what runs.
   waiting for a slot) is skipped and counted: a monitor never overlaps itself.
 - The loop never sleeps less than 1 ms: uvloop's timers have 1 ms resolution and a
   shorter sleep returns at once, which would spin the CPU.
+- Wake-ups are coalesced: after a pass, the loop sleeps at least `coalesce` seconds
+  (20 ms) before the next one (a new or edited monitor still wakes it at once). At
+  10,000 monitors a minute, runs fall every 6 ms; started one by one, each probe pays for
+  its own trips through an idle loop (measured ~790 µs CPU a probe at 200/s one at a
+  time, ~420 µs in bursts of five). The price is lateness of up to `coalesce`.
 - Lateness (start - due) of every run on the grid is reported through `on_lag`; runs
   asked for at once (new or edited monitors) are not lateness of the schedule.
+- Grid runs that fell due before the loop started (loading 100,000 monitors takes half
+  a minute) wait for their next grid time instead of all starting late at once.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ Runner = Callable[[str], Awaitable[None]]
 MIN_SLEEP_S = 0.001
 EARLY_S = 0.0005  # start what is due within half a timer tick rather than sleep for it
 IDLE_WAIT_S = 60.0
+COALESCE_S = 0.02
 
 _IDLE, _READY, _RUNNING = 0, 1, 2
 
@@ -60,8 +68,10 @@ class Dispatcher:
         wall: Callable[[], float] = time.time,
         on_lag: Callable[[float], None] | None = None,
         on_skip: Callable[[], None] | None = None,
+        coalesce: float = COALESCE_S,
     ) -> None:
         self._runner = runner
+        self._coalesce = coalesce
         self._wall = wall
         self._on_lag = on_lag
         self._on_skip = on_skip
@@ -154,8 +164,12 @@ class Dispatcher:
         wake = self._wake = asyncio.Event()
         timetable, jobs, ready = self._timetable, self._jobs, self._ready
         logger.info("scheduler started monitors=%d", len(jobs))
+        opened = self._wall()
         while not self._stopping:
-            for due in timetable.pop_due(self._wall() + EARLY_S):
+            passed_at = self._wall()
+            for due in timetable.pop_due(passed_at + EARLY_S):
+                if due.on_grid and due.at < opened:
+                    continue  # fell due while the engine was loading: its next time, not late
                 job = jobs[due.key]
                 if job.state == _IDLE:
                     job.state = _READY
@@ -167,9 +181,11 @@ class Dispatcher:
             if ready:
                 self._pump()
             following = timetable.next_due()
-            delay = IDLE_WAIT_S if following is None else following - self._wall()
+            now = self._wall()
+            delay = IDLE_WAIT_S if following is None else following - now
+            delay = max(delay, passed_at + self._coalesce - now, MIN_SLEEP_S)
             wake.clear()
-            timer = loop.call_later(max(delay, MIN_SLEEP_S), wake.set)
+            timer = loop.call_later(delay, wake.set)
             await wake.wait()
             timer.cancel()
         logger.info("scheduler stopped in_flight=%d", len(self._tasks))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
@@ -39,7 +40,7 @@ from upstate.domain.status import (
     set_paused,
 )
 from upstate.errors import NotFound, UsageError
-from upstate.scheduler.dispatch import Dispatcher
+from upstate.scheduler.dispatch import COALESCE_S, Dispatcher
 from upstate.scheduler.metrics import EngineMetrics
 from upstate.scheduler.timers import Deadlines
 from upstate.scheduler.writer import ResultWriter
@@ -59,7 +60,7 @@ MonitorLoader = Callable[..., Awaitable[list[RuntimeMonitor]]]
 
 HOUSEKEEPING_S = 1.0
 RETENTION_EVERY_S = 3600.0
-RETENTION_FIRST_S = 60.0
+RETENTION_FIRST_S = 600.0  # not in the rush of a start: the first run walks every monitor
 RELOAD_DEBOUNCE_S = 0.5
 RELOAD_RETRY_S = 5.0
 
@@ -93,10 +94,16 @@ class Engine:
         writer: ResultWriter | None = None,
         reload_debounce: float = RELOAD_DEBOUNCE_S,
         on_lag: Callable[[float], None] | None = None,
+        freeze_gc: bool = True,
+        coalesce: float = COALESCE_S,
     ) -> None:
         """`load_monitors(session)` lists the monitors to run; wire it with the secret box:
         partial(runtime.load_monitors, load_models=partial(load_monitor_models, secrets=box)).
-        `on_lag` also hears every scheduled run's lateness in seconds (benchmarks)."""
+        `on_lag` also hears every scheduled run's lateness in seconds (benchmarks).
+        `freeze_gc`: after loading, move every object to the GC's permanent generation
+        (gc.freeze): 10,000 monitors are a million long-lived objects that each full
+        collection would otherwise walk, stalling the loop for tens of milliseconds.
+        `coalesce`: the dispatch loop wakes at most this often (see scheduler/dispatch.py)."""
         self._sessions = sessions
         self._ctx = probe_ctx
         self._clock = clock
@@ -104,6 +111,7 @@ class Engine:
         self._keep_results = keep_results
         self._reload_debounce = reload_debounce
         self._on_lag = on_lag
+        self._freeze_gc = freeze_gc
         self.metrics = EngineMetrics(registry)
         self.writer = writer or ResultWriter(sessions, clock)
         self.dispatcher = Dispatcher(
@@ -113,6 +121,7 @@ class Engine:
             wall=lambda: clock().timestamp(),
             on_lag=self._observe_lag,
             on_skip=self.metrics.skipped.inc,
+            coalesce=coalesce,
         )
         self.metrics.watch(
             statuses=lambda: ((key, slot.state.status) for key, slot in self._slots.items()),
@@ -145,6 +154,10 @@ class Engine:
         for monitor in monitors:
             self._add(monitor, stored.get(monitor.id), now)
         self._link_composites(now)
+        del monitors
+        if self._freeze_gc:
+            gc.collect()
+            gc.freeze()
         self._started = True
         self.writer.start()
         self._dispatch_task = asyncio.create_task(self.dispatcher.run(), name="upstate-dispatch")
@@ -152,7 +165,7 @@ class Engine:
             asyncio.create_task(self._housekeeping(), name="upstate-housekeeping"),
             asyncio.create_task(self._retention(), name="upstate-retention"),
         ]
-        logger.info("engine started monitors=%d stored_states=%d", len(monitors), len(stored))
+        logger.info("engine started monitors=%d stored_states=%d", len(self._slots), len(stored))
 
     async def stop(self, grace: float = 10.0) -> None:
         """Start no more probes, let those running finish (up to `grace` seconds; each has
@@ -426,7 +439,7 @@ class Engine:
         if monitor.ping_token:
             self._tokens[monitor.ping_token] = monitor.key
         self._follow_pause(slot, now)
-        self._arm(slot, now, at_once=stored is None, resumed=stored is not None)
+        self._arm(slot, now, at_once=stored is None)
 
     def _replace(self, slot: _Slot, monitor: RuntimeMonitor, now: datetime) -> None:
         """An edited monitor: keeps its state and runs at once."""
@@ -437,7 +450,7 @@ class Engine:
             self._tokens[monitor.ping_token] = monitor.key
         slot.monitor = monitor
         self._follow_pause(slot, now)
-        self._arm(slot, now, at_once=True, resumed=False)
+        self._arm(slot, now, at_once=True)
 
     def _remove(self, key: str) -> None:
         slot = self._slots.pop(key, None)
@@ -457,7 +470,7 @@ class Engine:
             transition = set_paused(slot.state, slot.monitor.paused, now)
             self._apply(slot, pipeline.outcome_of(slot.monitor.id, transition), now)
 
-    def _arm(self, slot: _Slot, now: datetime, *, at_once: bool, resumed: bool) -> None:
+    def _arm(self, slot: _Slot, now: datetime, *, at_once: bool) -> None:
         """Put a monitor on the timers its kind and pause need (and off the others)."""
         monitor = slot.monitor
         key = monitor.key
@@ -476,9 +489,9 @@ class Engine:
         if monitor.push is not None:
             if slot.push is None:
                 slot.push = PushState(created_at=monitor.created_at or now)
-            # Pings could not arrive while the process was down: a grace period to catch up.
-            grace = now + monitor.push.grace if resumed else None
-            self._arm_push(slot, not_before=grace)
+            # Started, resumed or edited: pings could not count meanwhile (the process was
+            # down, the monitor paused), so the job gets one grace period from now.
+            self._arm_push(slot, not_before=now + monitor.push.grace)
         else:
             self._push_due.discard(key)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -33,9 +34,9 @@ logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 500
 FLUSH_EVERY_S = 1.0
-CAPACITY = 200_000  # raw results kept while the database is away (~1 KB each)
+CAPACITY = 100_000  # raw results kept while the database is away (~400 bytes each)
 PING_CAPACITY = 20_000
-MAX_ROWS_PER_TRANSACTION = 5_000  # catching up after an outage: bounded transactions
+MAX_ROWS_PER_TRANSACTION = 5_000  # results, and states, per transaction: bounded ones
 MAX_BACKOFF_S = 5.0
 
 
@@ -131,7 +132,7 @@ class ResultWriter:
             ok = await self.flush()
             if not ok:
                 await self._back_off()
-            elif len(self._results) >= self.batch_rows:
+            elif len(self._results) >= self.batch_rows or len(self._states) > self.batch_rows:
                 self._wake.set()
 
     async def stop(self, attempts: int = 3) -> None:
@@ -172,7 +173,7 @@ class ResultWriter:
         if not self.pending:
             return True
         rows = self._take_rows()
-        states, self._states = self._states, {}
+        states = self._take_states()
         changes, self._changes = self._changes, []
         pings, self._pings = self._pings, deque()
         batch = Batch(
@@ -186,8 +187,8 @@ class ResultWriter:
         try:
             await write_batch(self._sessions, batch, now=self._clock())
         except BatchRejected as exc:
-            self.rejected += len(batch)
             logger.error("batch refused by the database rows=%d error=%s", len(batch), exc)
+            await self._salvage(batch)
         except Exception as exc:
             self._put_back(rows, states, changes, pings)
             self._failures += 1
@@ -205,6 +206,38 @@ class ResultWriter:
         self.database_ok = True
         self.last_error = None
         return True
+
+    async def _salvage(self, batch: Batch) -> None:
+        """Write what a refused batch holds apart from its raw rows (status changes above
+        all), then without pings too; whatever is still refused is dropped and counted."""
+        attempts = (
+            Batch(states=batch.states, changes=batch.changes, pings=batch.pings),
+            Batch(states=batch.states, changes=batch.changes),
+            Batch(changes=batch.changes),
+        )
+        for attempt in attempts:
+            try:
+                await write_batch(self._sessions, attempt, now=self._clock())
+            except BatchRejected:
+                continue
+            except Exception as exc:  # the database went away meanwhile: try again later
+                logger.error("database unreachable while salvaging a batch error=%s", exc)
+                self._changes[:0] = batch.changes
+                self.rejected += len(batch.results)
+                return
+            self.rejected += len(batch) - len(attempt)
+            return
+        self.rejected += len(batch)
+
+    def _take_states(self) -> dict[int, Outcome]:
+        pending = self._states
+        if len(pending) <= MAX_ROWS_PER_TRANSACTION:
+            self._states = {}
+            return pending
+        taken: dict[int, Outcome] = {}
+        for monitor_id in list(itertools.islice(pending, MAX_ROWS_PER_TRANSACTION)):
+            taken[monitor_id] = pending.pop(monitor_id)
+        return taken
 
     def _take_rows(self) -> list[ResultRow]:
         results = self._results

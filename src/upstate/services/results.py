@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from upstate.domain.push import PushState
@@ -82,7 +82,9 @@ async def write_batch(sessions: Sessions, batch: Batch, *, now: datetime) -> Bat
     try:
         await _write(sessions, batch, now)
         return batch
-    except (IntegrityError, DataError) as exc:
+    except DBAPIError as exc:
+        if not _refused(exc):
+            raise
         first_error = exc
     known = await _existing_monitors(sessions, batch)
     kept = _only(batch, known)
@@ -95,9 +97,21 @@ async def write_batch(sessions: Sessions, batch: Batch, *, now: datetime) -> Bat
         return kept
     try:
         await _write(sessions, kept, now)
-    except (IntegrityError, DataError) as exc:
+    except DBAPIError as exc:
+        if not _refused(exc):
+            raise
         raise BatchRejected(str(exc.orig)) from exc
     return kept
+
+
+def _refused(exc: DBAPIError) -> bool:
+    """The database answered and refused the data (a constraint, a value it cannot hold),
+    as opposed to not answering: SQLSTATE classes 22 and 23 (asyncpg's data exceptions
+    arrive as plain DBAPIError, so the class alone does not tell)."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    return isinstance(state, str) and state[:2] in ("22", "23")
 
 
 async def _write(sessions: Sessions, batch: Batch, now: datetime) -> None:
@@ -112,8 +126,7 @@ async def _write(sessions: Sessions, batch: Batch, now: datetime) -> None:
             chunk = rows[start : start + CHUNK_ROWS]
             await result_store.insert_many(session, chunk)
             await rollups.apply(session, chunk)
-        for update in batch.states:
-            await state_store.put_state(session, _state_record(update, now))
+        await state_store.put_many(session, [_state_record(u, now) for u in batch.states])
         for change in batch.changes:
             await change_store.add(session, change)
         for ping in batch.pings:

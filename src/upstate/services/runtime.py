@@ -76,8 +76,13 @@ def runtime_from_model(
     ping_token: str | None = None,
     created_at: datetime | None = None,
 ) -> RuntimeMonitor:
-    """The runtime view of one config model. `paused` and `ping_token` come from the store
-    when it holds them (the API pauses a monitor without rewriting its definition)."""
+    """The runtime view of one config model.
+
+    `paused`, `ping_token` and `created_at` come from the store when it holds them (the
+    API pauses a monitor without rewriting its definition; a generated token lives only
+    there; a push monitor's first deadline counts from its creation). Raises ValueError
+    for a push schedule that cannot be used.
+    """
     definition: CheckDefinition | None = None
     timeout_s = 0.0
     host: str | None = None
