@@ -1,0 +1,75 @@
+"""The machine's floor for one HTTP probe: a bare asyncio.Protocol on uvloop that only
+connects, writes a request, reads and closes — no parsing, no timing, no result.
+
+    .venv/bin/python bench/floor.py [--seconds 5] [--concurrency 32]
+
+nginx pinned to core 0, this loop pinned to core 1, as in bench/probes.py. Whatever
+Upstate's probe costs above this is ours to cut. Not part of make test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _targets import nginx
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+class _Bare(asyncio.Protocol):
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(REQUEST)  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def _loop(port: int, seconds: float, concurrency: int) -> None:
+    loop = asyncio.get_running_loop()
+    count = 0
+    end = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal count
+        while time.perf_counter() < end:
+            done: asyncio.Future[None] = loop.create_future()
+            await loop.create_connection(lambda done=done: _Bare(done), "127.0.0.1", port)
+            await done
+            count += 1
+
+    cpu = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    cpu = time.process_time() - cpu
+    print(f"floor: {count} connections, {cpu:.2f} CPU-s, {count / cpu:,.0f} per CPU-second")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.port:
+        import uvloop
+
+        uvloop.run(_loop(args.port, args.seconds, args.concurrency))
+        return
+    with nginx(core=0) as target:
+        command = [sys.executable, __file__, "--port", str(target.http_port)]
+        command += ["--seconds", str(args.seconds), "--concurrency", str(args.concurrency)]
+        subprocess.run(["taskset", "-c", "1", *command], check=True)
+
+
+if __name__ == "__main__":
+    main()
