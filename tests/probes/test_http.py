@@ -15,31 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.probes.http_helpers import echoed, echoed_header, probe
 from tests.targets.http import JSON_BODY, HttpTarget, Response
 from upstate import __version__
 from upstate.domain.enums import ErrorKind, IpFamily
-from upstate.domain.observation import Observation
-from upstate.domain.specs import HttpSpec
-from upstate.probes import http
 from upstate.probes._http1 import Exchange
-from upstate.probes.base import ProbeContext
 
 PLAIN = b"hello, compressed world\n" * 100
-
-
-async def probe(url: str, **options: object) -> Observation:
-    return await http.run(HttpSpec(url=url, **options), ProbeContext())  # type: ignore[arg-type]
-
-
-def echoed(observation: Observation) -> dict[str, object]:
-    assert observation.error is None, observation.error
-    return json.loads(observation.body)  # type: ignore[no-any-return]
-
-
-def echoed_header(observation: Observation, name: str) -> str | None:
-    pairs = echoed(observation)["headers"]
-    assert isinstance(pairs, list)
-    return next((value for key, value in pairs if key.lower() == name.lower()), None)
 
 
 async def test_it_fetches_a_page_with_every_plain_phase(http_target: HttpTarget) -> None:

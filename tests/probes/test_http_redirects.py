@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import time
 from urllib.parse import quote
 
 import pytest
 
+from tests.probes.http_helpers import echoed, echoed_header, probe
 from tests.targets.http import HttpTarget
 from upstate.domain.enums import ErrorKind
-from upstate.domain.observation import Observation
-from upstate.domain.specs import HttpSpec
-from upstate.probes import http
-from upstate.probes.base import ProbeContext
-
-
-async def probe(url: str, **options: object) -> Observation:
-    return await http.run(HttpSpec(url=url, **options), ProbeContext())  # type: ignore[arg-type]
 
 
 def redirect_to(target: HttpTarget, location: str, status: int = 302) -> str:
     return target.url(f"/redirect-to?status={status}&url={quote(location, safe='')}")
-
-
-def echoed(observation: Observation) -> dict[str, object]:
-    assert observation.error is None, observation.error
-    return json.loads(observation.body)  # type: ignore[no-any-return]
-
-
-def echoed_header(observation: Observation, name: str) -> str | None:
-    pairs = echoed(observation)["headers"]
-    assert isinstance(pairs, list)
-    return next((value for key, value in pairs if key.lower() == name.lower()), None)
 
 
 async def test_it_follows_a_chain_and_lists_every_hop(http_target: HttpTarget) -> None:
