@@ -65,3 +65,25 @@ async def test_it_deletes_rollups_older_than_the_cutoff(session: AsyncSession) -
     assert await retention.delete_rollups_before(session, cutoff, period=Period.HOUR) == 1
     assert await retention.delete_rollups_before(session, cutoff) == 1
     assert await count(session, rollups_table) == 2
+
+
+async def test_it_finds_old_rows_in_one_statement_however_many_monitors(
+    session: AsyncSession,
+) -> None:
+    from sqlalchemy import event
+
+    for n in range(50):
+        await add_monitor(session, f"many-{n}")
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    sync_engine = session.get_bind()
+    event.listen(sync_engine, "before_cursor_execute", seen)
+    try:
+        assert await retention.delete_results_before(session, NOW, limit=100) == 0
+        assert await retention.delete_pings_before(session, NOW, limit=100) == 0
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", seen)
+    assert [s.split()[0].upper() for s in statements] == ["DELETE", "DELETE"]

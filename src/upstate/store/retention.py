@@ -7,8 +7,8 @@ write lock) for long. These functions never commit; the retention job loops:
         await session.commit()
     await session.commit()
 
-Chunks walk the (monitor_id, started_at) index one monitor at a time, so each chunk
-reads only rows it deletes, however large the table.
+Each chunk is one statement through the time index (results.started_at, pings.at),
+so it reads only the rows it deletes, however many monitors and rows there are.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy import Table, delete, select
 from upstate.store._sql import rowcount
 from upstate.store.db import Db
 from upstate.store.rollups import Period
-from upstate.store.tables import monitors, pings, results, rollups
+from upstate.store.tables import pings, results, rollups
 
 ROLLUP_RETENTION = timedelta(days=400)
 DEFAULT_CHUNK = 5_000
@@ -47,16 +47,12 @@ async def delete_rollups_before(db: Db, cutoff: datetime, *, period: Period | No
 async def _delete_chunk(
     db: Db, table: Table, time_column: str, cutoff: datetime, limit: int
 ) -> int:
-    deleted = 0
-    monitor_ids = (await db.execute(select(monitors.c.id).order_by(monitors.c.id))).scalars().all()
-    for monitor_id in monitor_ids:
-        doomed = (
-            select(table.c.id)
-            .where(table.c.monitor_id == monitor_id, table.c[time_column] < cutoff)
-            .order_by(table.c[time_column])
-            .limit(limit - deleted)
-        )
-        deleted += rowcount(await db.execute(delete(table).where(table.c.id.in_(doomed))))
-        if deleted >= limit:
-            break
-    return deleted
+    """The oldest `limit` rows before `cutoff`, found through the time index in one
+    statement (one DELETE per monitor cost 15 s at 10,000 monitors with nothing to do)."""
+    doomed = (
+        select(table.c.id)
+        .where(table.c[time_column] < cutoff)
+        .order_by(table.c[time_column])
+        .limit(limit)
+    )
+    return rowcount(await db.execute(delete(table).where(table.c.id.in_(doomed))))

@@ -100,6 +100,7 @@ results = Table(
     Column("error_message", String(ERROR_MESSAGE_LENGTH), nullable=True),
     Column("extracted", Json, nullable=True),
     Index(None, "monitor_id", "started_at"),
+    Index(None, "started_at"),  # retention deletes by age across all monitors
 )
 
 status_changes = Table(
@@ -152,4 +153,5 @@ pings = Table(
     Column("remote_addr", String(64), nullable=True),
     CheckConstraint("kind IN ('success', 'start', 'fail', 'exit')", name="kind"),
     Index(None, "monitor_id", "at"),
+    Index(None, "at"),  # retention deletes by age across all monitors
 )
