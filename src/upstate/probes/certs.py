@@ -21,7 +21,7 @@ import hashlib
 import ipaddress
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from cryptography import x509
@@ -85,17 +85,7 @@ def _cert_info(der: bytes, chain_valid: bool, hostname_match: bool) -> CertInfo:
     base = _parse(der).info
     if not chain_valid and not hostname_match:
         return base
-    return CertInfo(
-        subject=base.subject,
-        issuer=base.issuer,
-        not_before=base.not_before,
-        not_after=base.not_after,
-        san=base.san,
-        serial=base.serial,
-        fingerprint_sha256=base.fingerprint_sha256,
-        chain_valid=chain_valid,
-        hostname_match=hostname_match,
-    )
+    return replace(base, chain_valid=chain_valid, hostname_match=hostname_match)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
