@@ -237,3 +237,28 @@ def test_it_runs_as_a_module() -> None:
         [sys.executable, "-m", "upstate", "--version"], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == f"upstate {__version__}"
+
+
+def test_it_migrates_a_database_and_reports_its_revision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from upstate.store.migrate import head
+
+    monkeypatch.setenv("UPSTATE_DATABASE_URL", f"sqlite:///{tmp_path}/u.db")
+    code, out, _ = run(capsys, "db", "current")
+    assert (code, out.strip()) == (0, "(empty database)")
+    code, out, _ = run(capsys, "db", "upgrade")
+    assert code == 0
+    assert out.strip() == f"database at revision {head()}"
+    code, out, _ = run(capsys, "db", "current")
+    assert out.strip() == head()
+
+
+def test_it_refuses_to_serve_beyond_loopback_without_an_api_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("UPSTATE_API_TOKEN", raising=False)
+    monkeypatch.delenv("UPSTATE_API_TOKEN_FILE", raising=False)
+    code, _, err = run(capsys, "serve", "--host", "0.0.0.0")
+    assert code == 2
+    assert "set UPSTATE_API_TOKEN" in err
