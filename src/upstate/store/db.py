@@ -23,6 +23,8 @@ PostgreSQL ignores the option.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,24 @@ def dialect_name(db: Db) -> str:
     return db.get_bind().dialect.name
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL unless it already is. The switch needs the file to itself and
+    SQLite answers "locked" at once, without its busy handler, while another connection
+    writes (two processes creating the same new file): so wait here, as a writer would."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_engine(target: URL, *, foreign_keys: bool, echo: bool) -> AsyncEngine:
     database = target.database or ""
     in_memory = database in ("", ":memory:") or target.query.get("mode") == "memory"
@@ -112,11 +132,13 @@ def _sqlite_engine(target: URL, *, foreign_keys: bool, echo: bool) -> AsyncEngin
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # no implicit BEGIN/COMMIT: see _on_begin
         cursor = dbapi_connection.cursor()
+        # The busy timeout first: switching a new file to WAL takes a lock too, and a
+        # second process starting at the same moment must wait for it, not fail.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if not in_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor)
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -155,3 +155,138 @@ pings = Table(
     Index(None, "monitor_id", "at"),
     Index(None, "at"),  # retention deletes by age across all monitors
 )
+
+# --- incidents, maintenance, notifications (issue 3/4) ------------------------------------
+
+ID_LENGTH = 16  # incident and maintenance ids: short random text, as Statuspage has them
+TARGET_LENGTH = 80  # an outbox target: a channel key, or "subscriber:<id>"
+IDEMPOTENCY_KEY_LENGTH = 200
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("impact", String(8), nullable=False),
+    Column("draft", Boolean, nullable=False),
+    Column("auto", Boolean, nullable=False),
+    Column("pages", Json, nullable=False),  # slugs of the status pages it is shown on
+    Column("components", Json, nullable=False),  # component code -> component status
+    Column("monitors", Json, nullable=False),  # keys an automatic incident covers
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "status IN ('investigating', 'identified', 'monitoring', 'resolved', 'postmortem')",
+        name="status",
+    ),
+    CheckConstraint("impact IN ('none', 'minor', 'major', 'critical')", name="impact"),
+    Index(None, "started_at"),
+    Index(None, "resolved_at"),
+)
+
+incident_updates = Table(
+    "incident_updates",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),  # its place in the timeline, from 0
+    Column("status", String(16), nullable=False),
+    Column("body", Text, nullable=False),  # Markdown
+    Column("at", UtcDateTime, nullable=False),
+    Column("affected_components", Json, nullable=False),
+    Index(None, "incident_id", "seq", unique=True),
+)
+
+maintenance = Table(
+    "maintenance",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("source", String(8), nullable=False),
+    Column("monitors", Json, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=True),  # one-off windows
+    Column("ends_at", UtcDateTime, nullable=True),
+    Column("schedule", String(120), nullable=True),  # recurring: cron + duration
+    Column("duration_s", Float, nullable=True),
+    Column("timezone", String(64), nullable=False),
+    Column("cancelled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("source IN ('config', 'api')", name="source"),
+)
+
+# The notices already written for a window (domain.maintenance.MaintenanceNotice.key),
+# so a restart or a second process never announces the same start twice.
+maintenance_notices = Table(
+    "maintenance_notices",
+    metadata,
+    Column("maintenance_id", ForeignKey("maintenance.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(120), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("maintenance_id", "key"),
+)
+
+# The last alert written for each monitor (domain.routing.LastNotice): written in the same
+# transaction as the outbox rows it led to, so asking again repeats nothing.
+notice_memory = Table(
+    "notice_memory",
+    metadata,
+    Column("monitor_id", ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(24), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+# Every notification to send: one row per event and target, written in the transaction
+# of the change that caused it. Delivered in id order per target.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(IDEMPOTENCY_KEY_LENGTH), nullable=False, unique=True),
+    Column("target", String(TARGET_LENGTH), nullable=False),
+    Column("kind", String(32), nullable=False),  # the event kind, for the log and filters
+    Column("event", Json, nullable=False),  # notify.events.Event.to_dict()
+    Column("state", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_attempt_at", UtcDateTime, nullable=True),
+    Column("done_at", UtcDateTime, nullable=True),
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(ERROR_MESSAGE_LENGTH), nullable=True),
+    CheckConstraint("state IN ('pending', 'sent', 'skipped', 'failed')", name="state"),
+    Index(None, "state", "target", "id"),
+    Index(None, "created_at"),
+)
+
+# A target's health as the delivery loop last saw it (GET /api/v1/channels).
+channel_state = Table(
+    "channel_state",
+    metadata,
+    Column("target", String(TARGET_LENGTH), primary_key=True),
+    Column("failing", Boolean, nullable=False),
+    Column("last_error", String(ERROR_MESSAGE_LENGTH), nullable=True),
+    Column("last_error_at", UtcDateTime, nullable=True),
+    Column("last_success_at", UtcDateTime, nullable=True),
+    Column("fingerprint", String(64), nullable=True),  # of the config it failed with
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("page", String(KEY_LENGTH), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("address", Text, nullable=False),  # an email address, or an encrypted URL
+    Column("address_hash", String(64), nullable=False),  # one subscription per address
+    Column("components", Json, nullable=False),  # codes; empty: all of the page
+    Column("token", String(64), nullable=False, unique=True),  # confirm / unsubscribe
+    Column("confirmed_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("kind IN ('email', 'webhook')", name="kind"),
+    Index(None, "page", "kind", "address_hash", unique=True),
+)
