@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field
@@ -19,6 +22,7 @@ class Component(ConfigModel):
 
     what: ClassVar[str] = "components"
     name: Text
+    key: Key | None = None  # its code within the page; else made from the name
     description: str | None = None
     monitors: tuple[Key, ...] = ()
 
@@ -47,3 +51,40 @@ class StatusPage(ConfigModel):
 
     def all_components(self) -> tuple[Component, ...]:
         return self.components + tuple(c for g in self.groups for c in g.components)
+
+    def placed_components(self) -> tuple[PlacedComponent, ...]:
+        """Every component with its code and group, in page order (ungrouped first).
+
+        A code is `<slug>.<key>`, the key being the component's `key` or else made from
+        its name ("API Gateway" -> "api-gateway", a second one "api-gateway-2"): unique
+        across every page, stable while the name stays, and the `id` the Statuspage API
+        shows. Incidents name components by code.
+        """
+        seen: set[str] = set()
+        placed = []
+        entries = [(None, c) for c in self.components] + [
+            (g.name, c) for g in self.groups for c in g.components
+        ]
+        for group, component in entries:
+            local = component.key or slugify(component.name)
+            candidate, n = local, 1
+            while candidate in seen:
+                n += 1
+                candidate = f"{local}-{n}"
+            seen.add(candidate)
+            placed.append(PlacedComponent(f"{self.slug}.{candidate}", group, component))
+        return tuple(placed)
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedComponent:
+    code: str  # "<page slug>.<component key>"
+    group: str | None  # the group's name, None above the groups
+    component: Component
+
+
+def slugify(text: str) -> str:
+    """Lowercase ASCII letters, digits and '-', for codes made from names."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:63].rstrip("-") or "component"

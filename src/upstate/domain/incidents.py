@@ -162,6 +162,7 @@ class Incident:
     components: Mapping[str, ComponentStatus] = field(default_factory=dict)
     updates: tuple[IncidentUpdate, ...] = ()
     monitors: tuple[str, ...] = ()
+    pages: tuple[str, ...] = ()  # slugs of the status pages that show it
 
     @property
     def is_open(self) -> bool:
@@ -211,6 +212,7 @@ def new_incident(
     draft: bool = False,
     auto: bool = False,
     monitors: tuple[str, ...] = (),
+    pages: tuple[str, ...] = (),
 ) -> Incident:
     """An incident opened with its first update (which may set component statuses)."""
     if first.status is IncidentStatus.POSTMORTEM:
@@ -230,6 +232,7 @@ def new_incident(
         components={c.code: c.new_status for c in first.affected_components},
         updates=(first,),
         monitors=monitors,
+        pages=pages,
     )
 
 
