@@ -476,7 +476,7 @@ def test_it_points_every_use_of_an_anchor_at_the_anchor() -> None:
             "status_pages: [{slug: s, title: S, "
             "groups: [{name: G, components: [{name: B, x: 1}]}]}]",
             "test.yaml:1:78: status_pages[slug=s].groups[0].components[0].x: "
-            "unknown key in components (expected one of: description, monitors, name)",
+            "unknown key in components (expected one of: description, key, monitors, name)",
         ),
     ],
 )
