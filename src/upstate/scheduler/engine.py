@@ -37,6 +37,7 @@ from upstate.domain.status import (
     MonitorState,
     expire_regions,
     push_late,
+    set_maintenance,
     set_paused,
 )
 from upstate.errors import NotFound, UsageError
@@ -277,6 +278,23 @@ class Engine:
         logger.info(
             "monitors reloaded added=%d changed=%d removed=%d", added, changed, len(removed)
         )
+
+    def apply_maintenance(self, keys: frozenset[str], now: datetime) -> int:
+        """Put exactly the monitors in `keys` in maintenance (and take the others out);
+        returns how many moved. Called by the maintenance loop at each window's edge."""
+        moved = 0
+        for key, slot in self._slots.items():
+            active = key in keys
+            if slot.state.in_maintenance == active:
+                continue
+            transition = set_maintenance(slot.state, active, now)
+            self._apply(slot, pipeline.outcome_of(slot.monitor.id, transition), now)
+            moved += 1
+        return moved
+
+    def states(self) -> dict[str, MonitorState]:
+        """Every monitor's current state by key (a new dict; the states are frozen)."""
+        return {key: slot.state for key, slot in self._slots.items()}
 
     def state_of(self, key: str) -> MonitorState | None:
         slot = self._slots.get(key)

@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from upstate import __version__
 from upstate.config import Settings
 from upstate.services.engine import MonitoringEngine
+from upstate.services.live import LiveConfig
+from upstate.services.notifier import Notifier, NotifyConfig
 from upstate.services.secrets import SecretBox, load_secret_box
-from upstate.web import api, docs, errors, health, ping
+from upstate.web import api, docs, errors, health, ping, public
 from upstate.web.auth import check_exposure
 from upstate.web.deps import AppState, utc_now
 
@@ -32,6 +34,8 @@ def create_app(
     config_path: str | Path | None = None,
     secrets: SecretBox | None = None,
     clock: Callable[[], datetime] = utc_now,
+    live: LiveConfig | None = None,
+    notifier: Notifier | None = None,
 ) -> FastAPI:
     """The ASGI app. `secrets` is the box the engine decrypts with (loaded from settings
     when not given); `config_path` names the file in "edit the file instead" answers.
@@ -54,9 +58,12 @@ def create_app(
         secrets=secrets if secrets is not None else load_secret_box(settings),
         clock=clock,
         config_name=Path(config_path).name if config_path else "the config file",
+        live=live if live is not None else LiveConfig(),
+        notifier=notifier if notifier is not None else Notifier(NotifyConfig(), states=dict),
     )
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(public.router)
     app.include_router(ping.router)
     app.include_router(health.router)
     app.include_router(docs.router)

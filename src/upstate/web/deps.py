@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from upstate.config import Settings
 from upstate.services.engine import MonitoringEngine
+from upstate.services.live import LiveConfig
+from upstate.services.notifier import Notifier
 from upstate.services.secrets import SecretBox
 from upstate.store.db import IMMEDIATE
 
@@ -38,6 +40,8 @@ class AppState:
     secrets: SecretBox
     clock: Callable[[], datetime]
     config_name: str  # how a Conflict names the config file
+    live: LiveConfig  # the config now: status pages, board, channels (read, never keep)
+    notifier: Notifier  # queues notifications in a route's transaction; wakes delivery
 
 
 def app_state(request: Request) -> AppState:
@@ -75,6 +79,18 @@ def _base_url(request: Request) -> str:
 State = Annotated[AppState, Depends(app_state)]
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+
+
+def _live(request: Request) -> LiveConfig:
+    return app_state(request).live
+
+
+def _notifier(request: Request) -> Notifier:
+    return app_state(request).notifier
+
+
 Engine = Annotated[MonitoringEngine, Depends(_engine)]
+Live = Annotated[LiveConfig, Depends(_live)]
+NotifierDep = Annotated[Notifier, Depends(_notifier)]
 Now = Annotated[datetime, Depends(_now)]
 BaseUrl = Annotated[str, Depends(_base_url)]

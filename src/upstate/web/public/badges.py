@@ -1,0 +1,7 @@
+"""Public routes: badges (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
