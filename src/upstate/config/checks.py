@@ -261,3 +261,13 @@ def _page(path: Path, page: StatusPage, known: set[str]) -> Iterator[Finding]:
                 (*where, "name"), f"another component on this page is named {component.name}"
             )
         names.add(component.name)
+    keys = [c.key for _, c in places if c.key]
+    for where, component in places:
+        if component.key and keys.count(component.key) > 1:
+            yield Finding(
+                (*where, "key"), f"another component on this page has the key {component.key}"
+            )
+    if page.access == "password" and page.password is None:
+        yield Finding((*path, "password"), "access: password needs a password")
+    if page.password is not None and page.access != "password":
+        yield Finding((*path, "access"), "a password is set: say access: password")

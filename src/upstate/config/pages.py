@@ -7,9 +7,28 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 
-from upstate.config.fields import ConfigModel, Host, Key, Text
+from upstate.config.fields import ConfigModel, Host, Key, Text, Url
+
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+LANGUAGES = ("en", "fr")  # the gettext catalogs shipped (web/locale/)
+
+
+def _colour(value: str) -> str:
+    if not _COLOUR.fullmatch(value):
+        raise ValueError(f"invalid colour {value!r}: expected #rrggbb, e.g. #2563eb")
+    return value.lower()
+
+
+def _language(value: str) -> str:
+    if value not in LANGUAGES:
+        raise ValueError(f"unknown language {value!r}: expected one of {', '.join(LANGUAGES)}")
+    return value
+
+
+Colour = Annotated[str, AfterValidator(_colour)]
+Language = Annotated[str, AfterValidator(_language)]
 
 
 def _auto_incidents(value: Any) -> Any:
@@ -48,6 +67,17 @@ class StatusPage(ConfigModel):
     auto_incidents: Annotated[
         Literal["off", "draft", "publish"], BeforeValidator(_auto_incidents)
     ] = "off"
+    # Look: the page's own title, logo and accent colour; light, dark or the visitor's.
+    logo: Url | None = None
+    accent: Colour = "#2563eb"
+    theme: Literal["light", "dark", "auto"] = "auto"
+    # None: the visitor's Accept-Language among the catalogs shipped, else English.
+    language: Language | None = None
+    # Who may read it: everyone; whoever knows `password`; or signed-in users only
+    # (the API token). Private pages have no badges, feeds or Statuspage JSON for others.
+    access: Literal["public", "password", "signed_in"] = "public"
+    password: SecretStr | None = None
+    show_response_times: bool = True
 
     def all_components(self) -> tuple[Component, ...]:
         return self.components + tuple(c for g in self.groups for c in g.components)
