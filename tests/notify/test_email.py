@@ -8,14 +8,17 @@ from collections.abc import Callable
 from email.message import EmailMessage
 
 import pytest
+from pydantic import ValidationError
 
-from tests.notify.samples import email, monitor_event
+from tests.notify.samples import NOW, email, incident_event, monitor_event
 from tests.targets.smtp import SMTP_PASSWORD, SMTP_USER, SmtpServers
+from upstate import notify
 from upstate.config import Settings
+from upstate.config.models import UpstateConfig
 from upstate.notify import email as channel
 from upstate.notify.base import NotifyContext
 from upstate.notify.delivery import Outcome
-from upstate.notify.events import build_test_event
+from upstate.notify.events import Event, EventKind, Link, build_test_event
 from upstate.notify.smtp_url import parse_smtp_url
 
 MakeCtx = Callable[..., NotifyContext]
@@ -290,3 +293,61 @@ async def test_it_gives_up_without_a_mail_server_or_a_sender(make_ctx: MakeCtx) 
     assert "UPSTATE_SMTP_URL" in str(no_server.error)
     assert no_sender.outcome is Outcome.PERMANENT
     assert "UPSTATE_SMTP_FROM" in str(no_sender.error)
+
+
+async def test_it_carries_a_subscribers_unsubscribe_link_through_notify_send(
+    make_ctx: MakeCtx, smtp_servers: SmtpServers
+) -> None:
+    to = address("subscriber")
+    unsubscribe = "https://status.example/s/acme/unsubscribe/tok-9"
+    mail = channel.SubscriberEmailChannel(key="subscriber-9", to=(to,), unsubscribe_url=unsubscribe)
+    ctx = make_ctx(smtp=parse_smtp_url(smtp_servers.plain.url()), smtp_from=SENDER)
+
+    delivery = await notify.send(mail, incident_event(), ctx)  # no base URL: still absolute
+
+    assert delivery.outcome is Outcome.OK
+    message = smtp_servers.mailbox.received_by(to)[0].message
+    assert message["List-Unsubscribe"] == f"<{unsubscribe}>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    bodies = parts(message)
+    assert f"Unsubscribe: {unsubscribe}" in bodies["text/plain"]
+    assert f'<a href="{unsubscribe}"' in bodies["text/html"]
+    assert "Incident status: investigating" in bodies["text/plain"]
+
+
+async def test_it_sends_a_confirmation_mail_with_one_button_and_no_facts(
+    make_ctx: MakeCtx, smtp_servers: SmtpServers
+) -> None:
+    to = address("confirm")
+    confirm = "https://status.example/s/acme/confirm/tok-3"
+    event = Event(
+        kind=EventKind.SUBSCRIPTION_CONFIRM,
+        occurred_at=NOW,
+        idempotency_key="subscription-confirm:1/subscriber:3",
+        title="Confirm your subscription to Acme",
+        summary="Confirm with the link below.",
+        links=(Link(confirm, "Confirm subscription"),),
+    )
+    mail = channel.SubscriberEmailChannel(
+        key="subscriber-3", to=(to,), unsubscribe_url="https://status.example/s/acme/u/tok-3"
+    )
+    ctx = make_ctx(smtp=parse_smtp_url(smtp_servers.plain.url()), smtp_from=SENDER)
+
+    assert (await notify.send(mail, event, ctx)).outcome is Outcome.OK
+
+    message = smtp_servers.mailbox.received_by(to)[0].message
+    assert message["Subject"] == "[Upstate] Confirm your subscription to Acme"
+    bodies = parts(message)
+    assert f"Confirm subscription: {confirm}" in bodies["text/plain"]
+    assert "Event: subscription.confirm" not in bodies["text/plain"]
+    assert bodies["text/html"].count(f'href="{confirm}"') == 1
+    assert "display:inline-block" in bodies["text/html"]
+
+
+def test_a_config_file_cannot_give_an_unsubscribe_url() -> None:
+    with pytest.raises(ValidationError):
+        email(["ops@example.com"], unsubscribe_url="https://evil.example/")
+    config = UpstateConfig.model_validate(
+        {"notifications": {"channels": [{"key": "m", "kind": "email", "to": ["a@b.example"]}]}}
+    )
+    assert type(config.notifications.channels[0]) is not channel.SubscriberEmailChannel

@@ -20,6 +20,14 @@ def sample(kind: EventKind) -> Event:
         return incident_event(kind)
     if family == "maintenance":
         return maintenance_event(kind)
+    if family == "subscription":
+        return Event(
+            kind=kind,
+            occurred_at=monitor_event().occurred_at,
+            idempotency_key="subscription-confirm:1/subscriber:1",
+            title="Confirm your subscription to Acme",
+            links=(Link("/s/acme/confirm/tok", "Confirm subscription"),),
+        )
     return build_test_event("ops", monitor_event().occurred_at)
 
 

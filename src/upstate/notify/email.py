@@ -5,7 +5,11 @@ else UPSTATE_SMTP_FROM. Both parts come from Jinja2 templates (templates/email.*
 HTML one autoescaped: a monitor named "<script>" arrives as text. The Message-ID derives
 from the idempotency key, so a mail sent again after a lost answer is recognisably the
 same mail. `unsubscribe_url` (for subscriber mails) adds the List-Unsubscribe headers of
-RFC 2369 and RFC 8058 (one-click: the URL must accept a POST) and a footer link.
+RFC 2369 and RFC 8058 (one-click: the URL must accept a POST) and a footer link; the
+outbox reaches it through a SubscriberEmailChannel, which carries the URL.
+
+A subscription.confirm mail (double opt-in) shows its first link as a button and no facts
+table: it has one thing to say.
 
 SMTP replies: 4xx is temporary (retry), 5xx permanent, a rejected login (535) permanent.
 """
@@ -20,9 +24,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 import aiosmtplib
 import jinja2
+from pydantic import Field
 
 from upstate.config.notifications import EmailChannel
 from upstate.errors import UsageError
@@ -50,6 +56,15 @@ _ACCENTS = {
 }
 
 
+class SubscriberEmailChannel(EmailChannel):
+    """The email channel of one status page subscriber, built by services.subscribers for
+    the outbox; never read from the config file (notifications.Channel does not name it).
+    `unsubscribe_url` is absolute: the List-Unsubscribe headers need it so."""
+
+    what: ClassVar[str] = "subscriber email channels"
+    unsubscribe_url: str = Field(min_length=1)
+
+
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     """Built once: compiling the templates costs more than rendering them."""
@@ -72,11 +87,14 @@ def build_message(
     unsubscribe_url: str | None = None,
 ) -> EmailMessage:
     unsubscribe = ctx.absolute(unsubscribe_url) if unsubscribe_url else None
+    confirming = event.kind is EventKind.SUBSCRIPTION_CONFIRM
+    links = text.links(event, ctx)
     values = {
         "headline": text.headline(event),
         "summary": text.summary(event),
-        "facts": text.facts(event),
-        "links": text.links(event, ctx),
+        "facts": [] if confirming else text.facts(event),
+        "button": links[0] if confirming and links else None,
+        "links": links[1:] if confirming else links,
         "base_url": ctx.absolute(ctx.base_url) if ctx.base_url else None,
         "unsubscribe_url": unsubscribe,
         "accent": _ACCENTS.get(event.kind, "#57606a"),
@@ -107,6 +125,8 @@ async def send(
     *,
     unsubscribe_url: str | None = None,
 ) -> Delivery:
+    if unsubscribe_url is None and isinstance(channel, SubscriberEmailChannel):
+        unsubscribe_url = channel.unsubscribe_url
     try:
         server = (
             parse_smtp_url(channel.smtp_url.get_secret_value()) if channel.smtp_url else ctx.smtp

@@ -23,7 +23,8 @@ SCHEMA_VERSION = 1
 
 class EventKind(StrEnum):
     """The webhook event names; they match domain.routing.AlertKind and
-    domain.maintenance.NoticeKind value for value, so the outbox maps by value."""
+    domain.maintenance.NoticeKind value for value, so the outbox maps by value
+    (SUBSCRIPTION_CONFIRM is the subscribers' own)."""
 
     MONITOR_DOWN = "monitor.down"
     MONITOR_DEGRADED = "monitor.degraded"
@@ -37,6 +38,9 @@ class EventKind(StrEnum):
     MAINTENANCE_REMINDER = "maintenance.reminder"  # an hour before it starts
     MAINTENANCE_STARTED = "maintenance.started"
     MAINTENANCE_COMPLETED = "maintenance.completed"
+    # To a new email subscriber of a status page, carrying the confirm link (double
+    # opt-in); no other channel is sent it (PagerDuty skips it).
+    SUBSCRIPTION_CONFIRM = "subscription.confirm"
     TEST = "test"
 
 

@@ -25,6 +25,7 @@ _OTHER_VERBS = {
     EventKind.MAINTENANCE_REMINDER: "Maintenance soon",
     EventKind.MAINTENANCE_STARTED: "Maintenance started",
     EventKind.MAINTENANCE_COMPLETED: "Maintenance completed",
+    EventKind.SUBSCRIPTION_CONFIRM: "Confirm your subscription",
 }
 
 
