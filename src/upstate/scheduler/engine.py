@@ -48,6 +48,7 @@ from upstate.scheduler.writer import ResultWriter
 from upstate.services import pipeline, runtime
 from upstate.services.checks import CheckResult, run_check
 from upstate.services.engine import EngineHealth, PingSignal
+from upstate.services.notifier import Notifier
 from upstate.services.pipeline import Outcome, Ping
 from upstate.services.results import DEFAULT_RESULT_RETENTION, Sessions, purge
 from upstate.services.runtime import RuntimeMonitor, StoredState
@@ -97,6 +98,7 @@ class Engine:
         on_lag: Callable[[float], None] | None = None,
         freeze_gc: bool = True,
         coalesce: float = COALESCE_S,
+        notifier: Notifier | None = None,
     ) -> None:
         """`load_monitors(session)` lists the monitors to run; wire it with the secret box:
         partial(runtime.load_monitors, load_models=partial(load_monitor_models, secrets=box)).
@@ -104,7 +106,8 @@ class Engine:
         `freeze_gc`: after loading, move every object to the GC's permanent generation
         (gc.freeze): 10,000 monitors are a million long-lived objects that each full
         collection would otherwise walk, stalling the loop for tens of milliseconds.
-        `coalesce`: the dispatch loop wakes at most this often (see scheduler/dispatch.py)."""
+        `coalesce`: the dispatch loop wakes at most this often (see scheduler/dispatch.py).
+        `notifier`: writes the notifications of status changes with them (see writer)."""
         self._sessions = sessions
         self._ctx = probe_ctx
         self._clock = clock
@@ -114,7 +117,7 @@ class Engine:
         self._on_lag = on_lag
         self._freeze_gc = freeze_gc
         self.metrics = EngineMetrics(registry)
-        self.writer = writer or ResultWriter(sessions, clock)
+        self.writer = writer or ResultWriter(sessions, clock, notifier=notifier)
         self.dispatcher = Dispatcher(
             self._scheduled,
             max_concurrency=max_concurrency,

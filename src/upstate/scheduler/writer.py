@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
+from upstate.services.notifier import Notifier
 from upstate.services.pipeline import ChangeRow, Outcome, Ping, ResultRow
 from upstate.services.results import (
     Batch,
@@ -51,8 +52,12 @@ class ResultWriter:
         capacity: int = CAPACITY,
         ping_capacity: int = PING_CAPACITY,
         max_backoff: float = MAX_BACKOFF_S,
+        notifier: Notifier | None = None,
     ) -> None:
+        """`notifier` writes the notifications of each batch's status changes in the
+        batch's transaction, and is woken after the commit."""
         self._sessions = sessions
+        self.notifier = notifier
         self._clock = clock
         self.batch_rows = batch_rows
         self.flush_every = flush_every
@@ -91,6 +96,7 @@ class ResultWriter:
         self._states[outcome.monitor_id] = outcome
         if outcome.changes:
             self._changes.extend(outcome.changes)
+            self._wake.set()  # someone may need telling: no waiting for the next second
 
     def add_ping(self, ping: Ping) -> None:
         if len(self._pings) >= self.ping_capacity:
@@ -184,8 +190,10 @@ class ResultWriter:
             changes=changes,
             pings=list(pings),
         )
+        notifier = self.notifier
+        hook = notifier.on_changes if notifier is not None else None
         try:
-            await write_batch(self._sessions, batch, now=self._clock())
+            await write_batch(self._sessions, batch, now=self._clock(), on_changes=hook)
         except BatchRejected as exc:
             logger.error("batch refused by the database rows=%d error=%s", len(batch), exc)
             await self._salvage(batch)
@@ -199,6 +207,8 @@ class ResultWriter:
             return False
         else:
             self.written += len(rows)
+        if changes and notifier is not None:
+            notifier.wake()
         self.flushes += 1
         self._failures = 0
         if not self.database_ok:
@@ -217,7 +227,8 @@ class ResultWriter:
         )
         for attempt in attempts:
             try:
-                await write_batch(self._sessions, attempt, now=self._clock())
+                hook = self.notifier.on_changes if self.notifier is not None else None
+                await write_batch(self._sessions, attempt, now=self._clock(), on_changes=hook)
             except BatchRejected:
                 continue
             except Exception as exc:  # the database went away meanwhile: try again later

@@ -15,7 +15,7 @@ written; anything refused after that would be refused forever, so the writer dro
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -41,6 +41,8 @@ from upstate.store.states import StateRecord
 logger = logging.getLogger(__name__)
 
 Sessions = async_sessionmaker[AsyncSession]
+# Told of the status changes a batch writes, inside its transaction: (change id, row).
+ChangeHook = Callable[[AsyncSession, Sequence[tuple[int, ChangeRow]], datetime], Awaitable[None]]
 DEFAULT_RESULT_RETENTION = timedelta(days=30)
 CHUNK_ROWS = 100  # results per statement; keeps the loop's longest stall to milliseconds
 
@@ -70,8 +72,13 @@ class Batch:
         return len(self.results) + len(self.states) + len(self.changes) + len(self.pings)
 
 
-async def write_batch(sessions: Sessions, batch: Batch, *, now: datetime) -> Batch:
+async def write_batch(
+    sessions: Sessions, batch: Batch, *, now: datetime, on_changes: ChangeHook | None = None
+) -> Batch:
     """Store the batch in one transaction; returns what was written.
+
+    `on_changes` (the notifier) writes what the batch's status changes call for in the
+    same transaction: a change is never stored without its notifications.
 
     Rows of monitors that no longer exist are left out (and missing from the returned
     batch). Raises BatchRejected if the rest is refused too, and the driver's own
@@ -80,7 +87,7 @@ async def write_batch(sessions: Sessions, batch: Batch, *, now: datetime) -> Bat
     if not len(batch):
         return batch
     try:
-        await _write(sessions, batch, now)
+        await _write(sessions, batch, now, on_changes)
         return batch
     except DBAPIError as exc:
         if not _refused(exc):
@@ -96,7 +103,7 @@ async def write_batch(sessions: Sessions, batch: Batch, *, now: datetime) -> Bat
     if not len(kept):
         return kept
     try:
-        await _write(sessions, kept, now)
+        await _write(sessions, kept, now, on_changes)
     except DBAPIError as exc:
         if not _refused(exc):
             raise
@@ -114,7 +121,9 @@ def _refused(exc: DBAPIError) -> bool:
     return isinstance(state, str) and state[:2] in ("22", "23")
 
 
-async def _write(sessions: Sessions, batch: Batch, now: datetime) -> None:
+async def _write(
+    sessions: Sessions, batch: Batch, now: datetime, on_changes: ChangeHook | None
+) -> None:
     async with sessions() as session:
         await session.connection(execution_options=IMMEDIATE)
         # In chunks: SQLAlchemy prepares each statement's parameters on the event loop's
@@ -127,8 +136,9 @@ async def _write(sessions: Sessions, batch: Batch, now: datetime) -> None:
             await result_store.insert_many(session, chunk)
             await rollups.apply(session, chunk)
         await state_store.put_many(session, [_state_record(u, now) for u in batch.states])
-        for change in batch.changes:
-            await change_store.add(session, change)
+        written = [(await change_store.add(session, change), change) for change in batch.changes]
+        if on_changes is not None and written:
+            await on_changes(session, written, now)
         for ping in batch.pings:
             await ping_store.add(session, ping)
         await session.commit()

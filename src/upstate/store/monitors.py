@@ -6,13 +6,13 @@ before they reach the store, which keeps it as JSON and never looks inside.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from upstate.domain.enums import MonitorKind
@@ -83,6 +83,19 @@ async def list_all(db: Db, *, source: MonitorSource | None = None) -> list[Monit
     query = select(monitors).order_by(monitors.c.key)
     if source is not None:
         query = query.where(monitors.c.source == source.value)
+    return [_record(row) for row in (await db.execute(query)).mappings()]
+
+
+async def get_many(
+    db: Db, *, ids: Iterable[int] | None = None, keys: Iterable[str] | None = None
+) -> list[MonitorRecord]:
+    """The monitors with these ids or keys (or both), in no particular order."""
+    wanted_ids, wanted_keys = sorted(set(ids or ())), sorted(set(keys or ()))
+    if not wanted_ids and not wanted_keys:
+        return []
+    query = select(monitors).where(
+        or_(monitors.c.id.in_(wanted_ids), monitors.c.key.in_(wanted_keys))
+    )
     return [_record(row) for row in (await db.execute(query)).mappings()]
 
 
