@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= examples/upstate.yaml
 
-.PHONY: run check test lint check-types contracts pytest bench clean
+.PHONY: run check test lint check-types contracts pytest bench bench-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ contracts: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# What the benchmarks measure against (Debian packages; their services are not started).
+bench-deps:
+	@command -v nginx >/dev/null && command -v wrk >/dev/null && \
+	  command -v prometheus-blackbox-exporter >/dev/null || { \
+	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
+	  apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light prometheus-blackbox-exporter wrk >/dev/null; \
+	  rm -f /usr/sbin/policy-rc.d; }
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache

@@ -7,8 +7,15 @@ import pytest
 
 from upstate.config.loader import load_config_text
 from upstate.domain.check import judge
-from upstate.domain.enums import ErrorKind, MonitorKind, Status
-from upstate.domain.observation import Observation, Phases, ProbeError
+from upstate.domain.enums import ComponentStatus, ErrorKind, MonitorKind, Status
+from upstate.domain.observation import (
+    Observation,
+    Phases,
+    ProbeError,
+    StatuspageFacts,
+    UpstreamComponent,
+    UpstreamIncident,
+)
 from upstate.domain.push import PushState
 from upstate.domain.status import MonitorState
 from upstate.services.checks import CheckResult
@@ -135,3 +142,26 @@ def test_it_judges_a_composite_from_its_children() -> None:
     back = composite_outcome(shop, maintained.state, {"api": Status.UP, "db": Status.UP}, later)
     assert back is not None
     assert [(c.previous, c.status) for c in back.changes] == [(Status.MAINTENANCE, Status.UP)]
+
+
+def test_it_keeps_a_statuspage_results_facts_for_the_board() -> None:
+    api = monitor("api")
+    result = checked(NOW)
+    page = StatuspageFacts(
+        indicator="minor",
+        description="Partially degraded",
+        components=(UpstreamComponent("Compute", ComponentStatus.PARTIAL_OUTAGE),),
+        incidents=(UpstreamIncident("Slow VMs", "investigating", "minor"),),
+    )
+    observation = replace(result.observation, statuspage=page)
+    outcome = evaluate(api, MonitorState(), replace(result, observation=observation), NOW)
+    assert outcome.row is not None
+    assert outcome.row.extracted == {
+        "build": "1.2.3",
+        "$statuspage": {
+            "indicator": "minor",
+            "description": "Partially degraded",
+            "components": [{"name": "Compute", "status": "partial_outage"}],
+            "incidents": [{"name": "Slow VMs", "status": "investigating", "impact": "minor"}],
+        },
+    }

@@ -85,6 +85,8 @@ class MonitorBase(ConfigModel):
     tags: tuple[Text, ...] = ()
     depends_on: tuple[Key, ...] = ()  # while one of these is down, alerts are suppressed
     unit: str | None = None  # the systemd unit the board shows beside it
+    role: Text | None = None  # what it is to the operator, shown on the board
+    is_self: bool = Field(default=False, alias="self")  # Upstate itself: trivially up
     extra_url: Url | None = None  # best-effort extra card on the board
     flap_changes: Count = 5  # this many status changes within flap_window is flapping
     flap_window: Duration = 1800.0

@@ -246,6 +246,8 @@ class StatuspageMonitor(Probed):
     kind: Literal[MonitorKind.STATUSPAGE] = MonitorKind.STATUSPAGE
     url: Url  # the page's base URL; /api/v2/summary.json is appended
     components: tuple[Text, ...] = ()  # glob filters on component names; empty: all
+    provider: Text | None = None  # the board's upstream card: who it is (else the host)
+    provider_region: Text | None = None  # and which of their regions matters here
     tls_verify: bool = True
     ca_file: Text | None = None
 

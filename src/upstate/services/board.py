@@ -399,7 +399,7 @@ def upstream_of(facts: Facts) -> dict[str, Any]:
         "components": _named(page.get("components"), ("name", "status")),
         "incidents": _named(page.get("incidents"), ("name", "status", "impact")),
     }
-    region = _text(definition.get("region"))
+    region = _text(definition.get("provider_region"))
     if region is not None:
         upstream["region"] = region
     return upstream

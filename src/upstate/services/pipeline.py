@@ -17,6 +17,7 @@ from datetime import datetime
 from upstate.domain import push as push_rules
 from upstate.domain.composite import composite_status
 from upstate.domain.enums import Status
+from upstate.domain.observation import StatuspageFacts
 from upstate.domain.push import PushState
 from upstate.domain.status import (
     MonitorState,
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 _VERDICTS = (Status.UP, Status.DEGRADED, Status.DOWN)
+STATUSPAGE_FACTS = "$statuspage"  # where a statuspage result's facts ride in `extracted`
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +69,23 @@ def evaluate(
     transition = next_status(
         previous, RegionResult(region, status, at, verdict.reason), monitor.policy, now
     )
-    row = ResultRow.from_observation(monitor.id, observation, status, verdict.extracted or None)
+    extracted: Mapping[str, object] = verdict.extracted
+    page = observation.statuspage
+    if page is not None:  # the board's upstream cards read these ("$" is no extract name)
+        extracted = {**extracted, STATUSPAGE_FACTS: _statuspage_facts(page)}
+    row = ResultRow.from_observation(monitor.id, observation, status, extracted or None)
     return outcome_of(monitor.id, transition, region=region, row=row, checked_at=at)
+
+
+def _statuspage_facts(page: StatuspageFacts) -> dict[str, object]:
+    return {
+        "indicator": page.indicator,
+        "description": page.description,
+        "components": [{"name": c.name, "status": c.status.value} for c in page.components],
+        "incidents": [
+            {"name": i.name, "status": i.status, "impact": i.impact} for i in page.incidents
+        ],
+    }
 
 
 def ping_outcome(
