@@ -76,7 +76,9 @@ async def list_incidents(
     db: Db,
     *,
     open_only: bool = False,
+    resolved_only: bool = False,
     auto: bool | None = None,
+    draft: bool | None = None,
     page: str | None = None,
     include_drafts: bool = True,
     started_before: datetime | None = None,
@@ -86,12 +88,18 @@ async def list_incidents(
 ) -> list[Incident]:
     """Incidents newest first (by start), with their timelines.
 
-    `page` keeps those shown on that status page; `open_only` those not resolved."""
+    `page` keeps those shown on that status page; `open_only` those not resolved,
+    `resolved_only` those resolved (postmortems too); `draft` only drafts (True) or only
+    published ones (False), as does `include_drafts=False`."""
     statement = select(incidents).order_by(incidents.c.started_at.desc(), incidents.c.id)
     if open_only:
         statement = statement.where(incidents.c.status.in_(_OPEN))
+    if resolved_only:
+        statement = statement.where(incidents.c.status.not_in(_OPEN))
     if auto is not None:
         statement = statement.where(incidents.c.auto == auto)
+    if draft is not None:
+        statement = statement.where(incidents.c.draft == draft)
     if not include_drafts:
         statement = statement.where(incidents.c.draft.is_(False))
     if started_before is not None:

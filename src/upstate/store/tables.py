@@ -214,6 +214,7 @@ maintenance = Table(
     Column("duration_s", Float, nullable=True),
     Column("timezone", String(64), nullable=False),
     Column("cancelled", Boolean, nullable=False),
+    Column("verifying_at", UtcDateTime, nullable=True),  # the work is done, being checked
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     CheckConstraint("source IN ('config', 'api')", name="source"),

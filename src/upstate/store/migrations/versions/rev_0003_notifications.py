@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("duration_s", sa.Float(), nullable=True),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("cancelled", sa.Boolean(), nullable=False),
+        sa.Column("verifying_at", _utc(), nullable=True),
         sa.Column("created_at", _utc(), nullable=False),
         sa.Column("updated_at", _utc(), nullable=False),
         sa.CheckConstraint("source IN ('config', 'api')", name=op.f("ck_maintenance_source")),
