@@ -13,6 +13,8 @@ import uvloop
 from pydantic import ValidationError
 
 from upstate import __version__
+from upstate.cli import incident as incident_cli
+from upstate.cli import notify as notify_cli
 from upstate.config import Settings
 from upstate.config.loader import load_config, validate_file
 from upstate.config.targets import parse_target
@@ -80,6 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = database.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
     db_commands.add_parser("upgrade", help="run the migrations (serve also runs them at start)")
     db_commands.add_parser("current", help="print the database's migration revision")
+
+    incident_cli.add_parser(commands)
+    notify = commands.add_parser("notify", help="notification channels")
+    notify_commands = notify.add_subparsers(
+        dest="notify_command", required=True, parser_class=_Parser
+    )
+    notify_cli.configure(
+        notify_commands.add_parser(
+            "test",
+            help="send a test notification through the running server",
+            description=(
+                "Exit status: 0 delivered, 1 not delivered, 2 the server could not be asked."
+            ),
+        )
+    )
     return parser
 
 
@@ -250,6 +267,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _serve(args)
         if args.command == "db":
             return _db(args)
+        if args.command == "incident":
+            return incident_cli.run(args, _settings(args))
+        if args.command == "notify":
+            return notify_cli.run(args, _settings(args))
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)

@@ -1,7 +1,9 @@
-"""`upstate serve`: web, scheduler, evaluator and result writer in one process.
+"""`upstate serve`: web, scheduler, evaluator, notifier and delivery in one process.
 
 Start: load the config (refusing to start on an invalid one), run the migrations, sync
-the config's monitors into the database by key, start the engine, then serve HTTP.
+the config's monitors and maintenance windows into the database by key, start the
+engine and the loops beside it (outbox delivery, the notifier's sweep, maintenance
+windows, the board's heartbeat push), then serve HTTP.
 SIGHUP, or a change of the file, reloads the config: monitors are created, updated and
 removed by key; an invalid file is refused with its errors logged and the running set
 kept. SIGTERM / SIGINT: stop accepting, let in-flight probes finish within their
@@ -16,10 +18,11 @@ import ipaddress
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -28,14 +31,26 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from upstate.config import Settings
 from upstate.config.loader import load_config
 from upstate.config.models import UpstateConfig
+from upstate.config.notifications import Channel
 from upstate.errors import ConfigError, UsageError
+from upstate.notify.base import NotifyContext, http_client
 from upstate.probes.base import ProbeContext, utc_now
+from upstate.scheduler.board_push import BoardPush
+from upstate.scheduler.delivery import DeliveryLoop
 from upstate.scheduler.engine import Engine
-from upstate.services import runtime
+from upstate.scheduler.maintenance import MaintenanceLoop
+from upstate.scheduler.sweep import NotifySweep
+from upstate.services import maintenance as maintenance_service
+from upstate.services import runtime, subscribers
+from upstate.services.board import board_cache
+from upstate.services.delivery import Deliverer
+from upstate.services.live import LiveConfig
 from upstate.services.monitors import SyncReport, load_monitor_models, sync_config
+from upstate.services.notifier import Notifier, NotifyConfig
 from upstate.services.secrets import SecretBox, load_secret_box
 from upstate.store.db import IMMEDIATE, make_engine, session_factory
 from upstate.store.migrate import upgrade
+from upstate.store.outbox import SUBSCRIBER_PREFIX
 from upstate.web.app import create_app
 
 logger = logging.getLogger(__name__)
@@ -88,11 +103,18 @@ class ConfigReloader:
         box: SecretBox,
         engine: Engine,
         loaded: UpstateConfig,
+        *,
+        live: LiveConfig,
+        notifier: Notifier,
+        maintenance: MaintenanceLoop,
     ) -> None:
         self.path = path
         self._sessions = sessions
         self._box = box
         self._engine = engine
+        self._live = live
+        self._notifier = notifier
+        self._maintenance = maintenance
         self._stamp = _stamp(path)
         self._wake = asyncio.Event()
         self.config = loaded
@@ -128,6 +150,9 @@ class ConfigReloader:
             self._stamp = None
             return False
         self.config = config
+        self._live.swap(config)
+        self._notifier.config = NotifyConfig.from_config(config)
+        self._maintenance.reload()
         logger.info(
             "config reloaded file=%s created=%d updated=%d removed=%d",
             self.path,
@@ -142,12 +167,14 @@ class ConfigReloader:
 async def _sync(
     sessions: async_sessionmaker[AsyncSession], config: UpstateConfig, box: SecretBox
 ) -> SyncReport:
-    """The config's monitors into the database, in one IMMEDIATE transaction (it reads,
-    then writes: on SQLite a deferred one fails at once if the result writer commits
-    in between)."""
+    """The config's monitors and maintenance windows into the database, in one IMMEDIATE
+    transaction (it reads, then writes: on SQLite a deferred one fails at once if the
+    result writer commits in between)."""
     async with sessions() as session:
         await session.connection(execution_options=IMMEDIATE)
-        report = await sync_config(session, config, secrets=box, now=utc_now())
+        now = utc_now()
+        report = await sync_config(session, config, secrets=box, now=now)
+        await maintenance_service.sync_config(session, config, now)
         await session.commit()
     return report
 
@@ -174,6 +201,16 @@ async def serve(settings: Settings, config_path: str | None) -> int:
             len(report.removed),
         )
     registry = CollectorRegistry()
+    live = LiveConfig(config or UpstateConfig(), path=config_path)
+    # Links in messages (unsubscribe, incident pages) must be absolute: without a
+    # configured public URL, the address this server listens on is the best guess.
+    base_url = settings.base_url or f"http://{settings.host}:{settings.port}"
+    engine: Engine | None = None
+    notifier = Notifier(
+        NotifyConfig.from_config(config),
+        states=lambda: engine.states() if engine is not None else {},
+        base_url=base_url,
+    )
     engine = Engine(
         sessions,
         ProbeContext(region=settings.region),
@@ -181,7 +218,29 @@ async def serve(settings: Settings, config_path: str | None) -> int:
         load_monitors=partial(
             runtime.load_monitors, load_models=partial(load_monitor_models, secrets=box)
         ),
+        notifier=notifier,
     )
+    http = http_client()
+
+    async def resolve(target: str) -> Channel | None:
+        if target.startswith(SUBSCRIBER_PREFIX):
+            async with sessions() as session:
+                return await subscribers.channel_for(
+                    session, target, secrets=box, base_url=base_url
+                )
+        return notifier.config.channels.get(target)
+
+    notify_ctx = NotifyContext.from_settings(settings, http, base_url=base_url)
+    delivery = DeliveryLoop(Deliverer(sessions, resolve, notify_ctx))
+    notifier.wake = delivery.wake
+    sweep = NotifySweep(sessions, notifier, utc_now)
+    maintenance = MaintenanceLoop(sessions, engine, notifier, utc_now)
+    board = board_cache(sessions, live, utc_now)
+
+    async def board_snapshot() -> Mapping[str, Any]:
+        return (await board.get())[0]
+
+    board_push = BoardPush(board_snapshot, live, http)
     app = create_app(
         settings=settings,
         session_factory=sessions,
@@ -189,7 +248,10 @@ async def serve(settings: Settings, config_path: str | None) -> int:
         registry=registry,
         config_path=config_path,
         secrets=box,
+        live=live,
+        notifier=notifier,
     )
+    app.state.board_cache = board
     server = _Server(
         uvicorn.Config(
             app,
@@ -206,7 +268,16 @@ async def serve(settings: Settings, config_path: str | None) -> int:
     reloader = None
     tasks: list[asyncio.Task[None]] = []
     if config_path and config is not None:
-        reloader = ConfigReloader(Path(config_path), sessions, box, engine, config)
+        reloader = ConfigReloader(
+            Path(config_path),
+            sessions,
+            box,
+            engine,
+            config,
+            live=live,
+            notifier=notifier,
+            maintenance=maintenance,
+        )
         tasks.append(asyncio.create_task(reloader.watch(), name="config-watch"))
         loop.add_signal_handler(signal.SIGHUP, reloader.trigger)
 
@@ -231,6 +302,10 @@ async def serve(settings: Settings, config_path: str | None) -> int:
             await asyncio.sleep(0.01)
         if not server.should_exit:
             await engine.start()
+            delivery.start()
+            sweep.start()
+            maintenance.start()
+            board_push.start()
 
     starter = asyncio.create_task(start_engine_when_listening(), name="engine-start")
     try:
@@ -240,7 +315,12 @@ async def serve(settings: Settings, config_path: str | None) -> int:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await engine.stop(STOP_GRACE_S)
+        await maintenance.stop()
+        await sweep.stop()
+        await board_push.stop()
+        await engine.stop(STOP_GRACE_S)  # flushes the last status changes (and their rows)
+        await delivery.stop()
+        await http.aclose()
         await db.dispose()
         logger.info("stopped")
     return 0 if server.started else 1
