@@ -13,6 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# axe-core for the browser tests (npm); without npm those tests skip, saying why.
+BROWSER_DEPS := tests/browser/node_modules/.installed-stamp
+$(BROWSER_DEPS): tests/browser/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix tests/browser --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the accessibility checks of the browser tests will skip"; fi
+
 # Serve the example on SQLite at http://127.0.0.1:8080, with its heartbeat job beside it.
 run: $(STAMP)
 	@examples/heartbeat.sh & hb=$$!; trap 'kill $$hb 2>/dev/null' EXIT INT TERM; \
@@ -34,7 +41,7 @@ check-types: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(BROWSER_DEPS)
 	$(BIN)/pytest
 
 # What the benchmarks measure against (Debian packages; their services are not started).
