@@ -110,6 +110,7 @@ monitors:
     timeout: 900ms
     failure_threshold: {args.threshold}
     success_threshold: 1
+    flap_changes: 100000  # 50 outages back to back are the point here, not flapping
     conditions: ["[STATUS] == 200"]
 notifications:
   channels:
@@ -128,11 +129,11 @@ notifications:
             sys.executable,
             "-m",
             "upstate",
-            "--log-level",
-            "warning",
             "serve",
             "--config",
             str(config),
+            "--log-level",
+            "warning",
         ],
         env=env,
         stdout=log,

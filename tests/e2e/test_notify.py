@@ -143,7 +143,7 @@ def test_notifications_waiting_at_kill_9_are_delivered_after_restart_once_each(
     serve.start()
     serve.wait_for(
         lambda: receiver.events() == ["monitor.down", "monitor.up"],
-        timeout=20,
+        timeout=40,
         what="delivery after the restart",
     )
     keys = Counter(body["id"] for body in receiver.delivered())

@@ -290,4 +290,7 @@ subscribers = Table(
     Column("created_at", UtcDateTime, nullable=False),
     CheckConstraint("kind IN ('email', 'webhook')", name="kind"),
     Index(None, "page", "kind", "address_hash", unique=True),
+    # Never reuse a deleted subscriber's id: its outbox target "subscriber:<id>" must not
+    # reach a newcomer.
+    sqlite_autoincrement=True,
 )

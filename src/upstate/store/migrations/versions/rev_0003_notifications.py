@@ -122,6 +122,7 @@ def upgrade() -> None:
         sa.CheckConstraint("kind IN ('email', 'webhook')", name=op.f("ck_subscribers_kind")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscribers")),
         sa.UniqueConstraint("token", name=op.f("uq_subscribers_token")),
+        sqlite_autoincrement=True,
     )
     op.create_index(
         op.f("ix_subscribers_page_kind_address_hash"),
