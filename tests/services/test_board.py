@@ -16,6 +16,7 @@ import pytest
 
 from tests.fixtures.db import TestDatabase
 from tests.targets.http import HttpTarget, Response, json_response
+from upstate.config.loader import load_config_text
 from upstate.config.models import Board, UpstateConfig
 from upstate.domain.enums import ErrorKind, MonitorKind, Status
 from upstate.services import board
@@ -188,7 +189,7 @@ async def seed(
 
 
 def sources(db: TestDatabase, config: UpstateConfig | None = None, **options: Any) -> BoardSources:
-    live = LiveConfig(config or UpstateConfig())
+    live = LiveConfig(config or UpstateConfig(board=Board(monitors="all")))
     options.setdefault("systemctl", "/nonexistent/systemctl")
     return BoardSources(db.sessions, live, lambda: NOW, **options)
 
@@ -231,7 +232,7 @@ async def test_it_builds_components_and_upstreams_from_the_store(
         kind=MonitorKind.STATUSPAGE,
         status_code=200,
     )
-    config = UpstateConfig(board=Board(manifest=str(manifest)))
+    config = UpstateConfig(board=Board(manifest=str(manifest), monitors="all"))
 
     snapshot = await collect(sources(db, config, systemctl=systemctl))
 
@@ -398,3 +399,28 @@ async def test_it_collects_again_after_the_ttl_and_serves_the_last_snapshot_on_f
     now[0] += 4
     assert (await cache.get())[:2] == ({"n": 3}, False)
     assert cache.collections == 3
+
+
+async def test_it_shows_only_monitors_on_a_public_page_unless_told(db: TestDatabase) -> None:
+    for key in ("shown", "private", "hidden-page"):
+        await seed(db, key, {"url": "https://x.example.com/"}, Status.UP)
+    config = load_config_text(
+        """
+monitors:
+  - {key: shown, kind: http, url: "https://x.example.com/"}
+  - {key: private, kind: http, url: "https://x.example.com/"}
+  - {key: hidden-page, kind: http, url: "https://x.example.com/"}
+status_pages:
+  - {slug: pub, title: Public, components: [{name: A, monitors: [shown]}]}
+  - slug: internal
+    title: Internal
+    access: password
+    password: s3cret-page
+    components: [{name: B, monitors: [hidden-page]}]
+"""
+    )
+    snapshot = await collect(sources(db, config))
+    assert [c["key"] for c in snapshot["components"]] == ["shown"]
+    listed = config.model_copy(update={"board": Board(monitors=("private",))})
+    snapshot = await collect(sources(db, listed))
+    assert [c["key"] for c in snapshot["components"]] == ["private"]

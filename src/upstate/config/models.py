@@ -6,7 +6,7 @@ UpstateConfig is assembled from the validated parts.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
@@ -74,6 +74,9 @@ class Board(ConfigModel):
     manifest: Text | None = None  # version.json: components.<key>.build
     ingest_url: Url | None = None
     ingest_secret: SecretStr | None = None
+    # What it shows: these monitors ("all": every one), or by default those on a public
+    # status page (the board is public: a monitor on no public page is private).
+    monitors: tuple[Key, ...] | Literal["all"] | None = None
 
 
 class Retention(ConfigModel):

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from upstate.config.models import Board
+from upstate.config.models import Board, UpstateConfig
 from upstate.domain.enums import MonitorKind, Status
 from upstate.services.live import LiveConfig
 from upstate.services.queries import overall_of
@@ -474,8 +474,28 @@ class BoardSources:
     transport: httpx.AsyncBaseTransport | None = None
 
 
-async def _facts(session: AsyncSession) -> list[Facts]:
-    records = [r for r in await monitor_store.list_all(session) if not r.paused]
+def shown_monitors(config: UpstateConfig) -> frozenset[str] | None:
+    """The monitors the public board may show (None: all): `board.monitors`, else those
+    on a public status page."""
+    if config.board.monitors == "all":
+        return None
+    if config.board.monitors is not None:
+        return frozenset(config.board.monitors)
+    return frozenset(
+        key
+        for page in config.status_pages
+        if page.access == "public"
+        for component in page.all_components()
+        for key in component.monitors
+    )
+
+
+async def _facts(session: AsyncSession, shown: frozenset[str] | None) -> list[Facts]:
+    records = [
+        r
+        for r in await monitor_store.list_all(session)
+        if not r.paused and (shown is None or r.key in shown)
+    ]
     known = await state_store.list_states(session)
     out = []
     for record in records:
@@ -503,7 +523,7 @@ async def _extras(facts: Sequence[Facts], sources: BoardSources) -> dict[str, An
 async def collect(sources: BoardSources) -> Snapshot:
     """One collection burst: the store, systemctl and extra_url fetches, concurrently."""
     async with sources.sessions() as session:
-        facts = await _facts(session)
+        facts = await _facts(session, shown_monitors(sources.live.config))
     live = sources.live
     parts = [f for f in facts if f.record.kind is not MonitorKind.STATUSPAGE]
     upstreams = [f for f in facts if f.record.kind is MonitorKind.STATUSPAGE]

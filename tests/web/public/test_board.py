@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from tests.fixtures.db import TestDatabase
 from tests.web.conftest import NOW
+from upstate.config.models import Board, UpstateConfig
 from upstate.domain.enums import Status
 from upstate.services.board import board_cache
 from upstate.store import monitors, states
@@ -39,6 +40,7 @@ async def add_monitor(
 def without_systemctl(app: FastAPI) -> None:
     """The cache cli.py would share, built for a host without systemctl."""
     state = app.state.upstate
+    state.live.swap(UpstateConfig(board=Board(monitors="all")))
     app.state.board_cache = board_cache(
         state.sessions, state.live, state.clock, systemctl="/nonexistent/systemctl"
     )
