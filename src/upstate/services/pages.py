@@ -36,8 +36,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, func, select
-
 from upstate.config.pages import PlacedComponent, StatusPage
 from upstate.domain.enums import ComponentStatus, Status
 from upstate.domain.incidents import Impact, Incident
@@ -45,11 +43,11 @@ from upstate.domain.maintenance import MaintenanceStatus, MaintenanceWindow, occ
 from upstate.errors import NotFound, UsageError
 from upstate.services import maintenance as maintenance_service
 from upstate.services.queries import OverallStatus, downtime
+from upstate.store import changes as change_store
 from upstate.store import incidents as incident_store
 from upstate.store import monitors as monitor_store
 from upstate.store import rollups, states
 from upstate.store.db import Db
-from upstate.store.tables import status_changes
 
 DAYS = 90
 RESPONSE_WINDOWS: dict[str, timedelta] = {
@@ -455,36 +453,10 @@ _Timeline = tuple[Status, list[tuple[datetime, Status]]]
 async def _timelines(
     session: Db, monitor_ids: list[int], since: datetime, until: datetime
 ) -> dict[int, _Timeline]:
-    """Per monitor: the status in force at `since` and the changes in [since, until).
-
-    TODO(lead): these two reads belong in store/changes.py (`last_before_many`,
-    `list_changes_many`); they are here only because this module's author does not own it.
-    """
-    timelines: dict[int, _Timeline] = {m: (Status.UNKNOWN, []) for m in monitor_ids}
-    if not monitor_ids:
-        return timelines
-    c = status_changes.c
-    last = (
-        select(c.monitor_id, func.max(c.at).label("at"))
-        .where(c.monitor_id.in_(monitor_ids), c.at < since)
-        .group_by(c.monitor_id)
-        .subquery()
-    )
-    before = (
-        select(c.monitor_id, c.status, c.id)
-        .join(last, and_(c.monitor_id == last.c.monitor_id, c.at == last.c.at))
-        .order_by(c.monitor_id, c.id)
-    )
-    for monitor_id, status, _ in await session.execute(before):
-        timelines[monitor_id] = (Status(status), [])  # the highest id wins a tie
-    inside = (
-        select(c.monitor_id, c.at, c.status)
-        .where(c.monitor_id.in_(monitor_ids), c.at >= since, c.at < until)
-        .order_by(c.monitor_id, c.at, c.id)
-    )
-    for monitor_id, at, status in await session.execute(inside):
-        timelines[monitor_id][1].append((at, Status(status)))
-    return timelines
+    """Per monitor: the status in force at `since` and the changes in [since, until)."""
+    before = await change_store.status_before_many(session, monitor_ids, since)
+    inside = await change_store.changes_between_many(session, monitor_ids, since, until)
+    return {m: (before.get(m, Status.UNKNOWN), inside.get(m, [])) for m in monitor_ids}
 
 
 def _monitor_days(

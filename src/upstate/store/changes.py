@@ -6,10 +6,11 @@ change inside the window (`list_changes(since=…, until=…, newest_first=False
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.engine import RowMapping
 
 from upstate.domain.enums import Status
@@ -95,3 +96,41 @@ def _change(row: RowMapping) -> StatusChange:
         flapping=row["flapping"],
         region=row["region"],
     )
+
+
+async def status_before_many(db: Db, monitor_ids: Sequence[int], at: datetime) -> dict[int, Status]:
+    """Each monitor's status in force just before `at` (from its last change before it);
+    monitors without such a change are left out. One query for all of them."""
+    if not monitor_ids:
+        return {}
+    c = status_changes.c
+    last = (
+        select(c.monitor_id, func.max(c.at).label("at"))
+        .where(c.monitor_id.in_(monitor_ids), c.at < at)
+        .group_by(c.monitor_id)
+        .subquery()
+    )
+    before = (
+        select(c.monitor_id, c.status)
+        .join(last, and_(c.monitor_id == last.c.monitor_id, c.at == last.c.at))
+        .order_by(c.monitor_id, c.id)
+    )
+    return {monitor_id: Status(status) for monitor_id, status in await db.execute(before)}
+
+
+async def changes_between_many(
+    db: Db, monitor_ids: Sequence[int], since: datetime, until: datetime
+) -> dict[int, list[tuple[datetime, Status]]]:
+    """(at, status) of every change of these monitors in [since, until), oldest first."""
+    found: dict[int, list[tuple[datetime, Status]]] = {}
+    if not monitor_ids:
+        return found
+    c = status_changes.c
+    inside = (
+        select(c.monitor_id, c.at, c.status)
+        .where(c.monitor_id.in_(monitor_ids), c.at >= since, c.at < until)
+        .order_by(c.monitor_id, c.at, c.id)
+    )
+    for monitor_id, moment, status in await db.execute(inside):
+        found.setdefault(monitor_id, []).append((moment, Status(status)))
+    return found
