@@ -13,6 +13,7 @@ import uvloop
 from pydantic import ValidationError
 
 from upstate import __version__
+from upstate.cli import export as export_cli
 from upstate.cli import incident as incident_cli
 from upstate.cli import notify as notify_cli
 from upstate.config import Settings
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser("current", help="print the database's migration revision")
 
     incident_cli.add_parser(commands)
+    export_cli.add_parser(commands)
     notify = commands.add_parser("notify", help="notification channels")
     notify_commands = notify.add_subparsers(
         dest="notify_command", required=True, parser_class=_Parser
@@ -267,6 +269,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _serve(args)
         if args.command == "db":
             return _db(args)
+        if args.command == "export-static":
+            return export_cli.run(args, _settings(args))
         if args.command == "incident":
             return incident_cli.run(args, _settings(args))
         if args.command == "notify":
