@@ -17,9 +17,16 @@ from tests.fixtures.db import TestDatabase
 from upstate.config.loader import load_config_text
 from upstate.config.models import UpstateConfig
 from upstate.domain.enums import ComponentStatus, Status
-from upstate.domain.incidents import Impact, IncidentStatus, IncidentUpdate, new_incident
+from upstate.domain.incidents import (
+    AffectedComponent,
+    Impact,
+    IncidentStatus,
+    IncidentUpdate,
+    new_incident,
+)
 from upstate.domain.status import MonitorState
 from upstate.notify.events import Event, EventKind
+from upstate.services import subscribers
 from upstate.services.monitors import sync_config
 from upstate.services.notifier import Notifier, NotifyConfig
 from upstate.services.results import Batch, StateUpdate, write_batch
@@ -213,3 +220,35 @@ async def test_a_manual_incident_reaches_its_channels_unless_a_draft(db: TestDat
     assert event.incident is not None
     assert event.incident.id == "pub1"
     assert event.links[0].href == "/s/main/incidents/pub1"
+
+
+async def test_subscribers_hear_published_incidents_of_what_they_follow(db: TestDatabase) -> None:
+    notifier, _states, _ids = await _setup(db)
+    config = load_config_text(CONFIG)
+    box = SecretBox([Fernet.generate_key()])
+    async with db.sessions() as session:
+        follows = {}
+        for name, components in (("all", []), ("api", ["main.api"]), ("db", ["main.database"])):
+            found = await subscribers.subscribe(
+                session, "main", "email", f"{name}@example.com", components,
+                config=config, secrets=box, now=NOW, base_url="http://upstate.test",
+                confirmed=True,
+            )  # fmt: skip
+            follows[name] = found.id
+        await session.commit()
+    first = IncidentUpdate(
+        IncidentStatus.IDENTIFIED,
+        "Rolling back",
+        NOW,
+        (
+            AffectedComponent(
+                "main.api", "API", ComponentStatus.OPERATIONAL, ComponentStatus.PARTIAL_OUTAGE
+            ),
+        ),
+    )
+    incident = new_incident("inc1", "API errors", Impact.MAJOR, first, pages=("main",))
+    async with db.sessions() as session:
+        await notifier.incident_changed(session, incident, EventKind.INCIDENT_OPENED, NOW)
+        await session.commit()
+    targets = {t for t, _, _ in await _rows(db)}
+    assert targets == {"ops", f"subscriber:{follows['all']}", f"subscriber:{follows['api']}"}

@@ -266,22 +266,17 @@ class Notifier:
         reason: str | None,
         observation: EventObservation | None,
     ) -> None:
-        rows = []
-        for alert in alerts:
-            if alert.channel not in self.config.channels:
-                continue
-            key = f"{source}/{alert.channel}"
-            event = Event(
-                kind=EventKind(alert.kind.value),
-                occurred_at=at,
-                idempotency_key=key,
-                monitor=EventMonitor(record.key, record.name, status, previous),
-                observation=observation,
-                reason=reason or None,
-                links=(Link(f"/api/v1/monitors/{record.key}", "Monitor"),),
-            )
-            rows.append(NewNotification(key, alert.channel, event.kind.value, event.to_dict()))
-        await outbox.add_many(session, rows, at)
+        event = Event(
+            kind=EventKind(alerts[0].kind.value),  # one route, one kind: the same for all
+            occurred_at=at,
+            idempotency_key="",
+            monitor=EventMonitor(record.key, record.name, status, previous),
+            observation=observation,
+            reason=reason or None,
+            links=(Link(f"/api/v1/monitors/{record.key}", "Monitor"),),
+        )
+        channels = [a.channel for a in alerts if a.channel in self.config.channels]
+        await _queue(session, event, source, channels, at)
 
     async def _observation(
         self, session: Db, record: MonitorRecord, row: ChangeRow
@@ -393,19 +388,8 @@ class Notifier:
             codes = [code for code in incident.components if code.startswith(f"{slug}.")]
             for subscriber_id in await subscribers.audience(session, slug, codes):
                 targets.append(outbox.subscriber_target(subscriber_id))
-        rows = []
-        for target in dict.fromkeys(targets):
-            key = f"{source}/{target}"
-            event = Event(
-                kind=kind,
-                occurred_at=last.at,
-                idempotency_key=key,
-                incident=facts,
-                reason=last.body,
-                links=links,
-            )
-            rows.append(NewNotification(key, target, kind.value, event.to_dict()))
-        await outbox.add_many(session, rows, now)
+        event = Event(kind, last.at, "", incident=facts, reason=last.body, links=links)
+        await _queue(session, event, source, targets, now)
 
     async def maintenance_notice(
         self,
@@ -433,18 +417,8 @@ class Notifier:
         facts = EventMaintenance(
             window.key, window.title, _MAINTENANCE_STATUS[notice.kind], notice.starts, notice.ends
         )
-        rows = []
-        for target in dict.fromkeys(targets):
-            key = f"{notice.key}/{target}"
-            event = Event(
-                kind=kind,
-                occurred_at=notice.at,
-                idempotency_key=key,
-                maintenance=facts,
-                reason=window.description,
-            )
-            rows.append(NewNotification(key, target, kind.value, event.to_dict()))
-        await outbox.add_many(session, rows, now)
+        event = Event(kind, notice.at, "", maintenance=facts, reason=window.description)
+        await _queue(session, event, notice.key, targets, now)
 
     # --- the passing of time -----------------------------------------------------------
 
@@ -505,3 +479,15 @@ class Notifier:
         )
         for decision in decisions:
             open_auto = await self._apply(session, decision, open_auto, None, now)
+
+
+async def _queue(
+    session: Db, template: Event, source: str, targets: Iterable[str], now: datetime
+) -> None:
+    """One outbox row per target (each once), keyed "<source>/<target>"."""
+    rows = []
+    for target in dict.fromkeys(targets):
+        key = f"{source}/{target}"
+        event = replace(template, idempotency_key=key)
+        rows.append(NewNotification(key, target, template.kind.value, event.to_dict()))
+    await outbox.add_many(session, rows, now)
