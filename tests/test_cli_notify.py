@@ -124,15 +124,19 @@ def test_run_names_the_server_it_could_not_reach() -> None:
         notify.run(args, Settings(_env_file=None, api_token="t"))
 
 
-def test_the_url_comes_from_the_flag_then_upstate_url_then_the_default() -> None:
+def test_the_url_comes_from_the_flag_then_upstate_url_then_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     parser = argparse.ArgumentParser()
     notify.configure(parser)
 
     args = parser.parse_args(["hook", "--wait", "5"])
 
     assert (args.key, args.url, args.wait) == ("hook", None, 5.0)
-    assert notify.default_url({"UPSTATE_URL": "https://up.example"}) == "https://up.example"
-    assert notify.default_url({}) == "http://127.0.0.1:8080"
+    monkeypatch.setenv("UPSTATE_URL", "https://up.example")
+    assert notify.default_url(Settings(_env_file=None)) == "https://up.example"
+    monkeypatch.delenv("UPSTATE_URL")
+    assert notify.default_url(Settings(_env_file=None)) == "http://127.0.0.1:8080"
     with pytest.raises(UsageError, match="--wait"):
         notify.run(
             argparse.Namespace(key="hook", url="http://x", wait=31.0), Settings(_env_file=None)

@@ -11,7 +11,6 @@ incident's id and status, and exits 0, or 1 when the server refused or was unrea
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 from urllib.parse import quote
@@ -90,7 +89,7 @@ def add_parser(subparsers: Any) -> None:
 def run(
     args: argparse.Namespace, settings: Settings, *, transport: httpx.BaseTransport | None = None
 ) -> int:
-    url = (args.url or os.environ.get("UPSTATE_URL") or DEFAULT_URL).rstrip("/")
+    url = (args.url or settings.url or DEFAULT_URL).rstrip("/")
     headers = {}
     if settings.api_token is not None:
         headers["Authorization"] = f"Bearer {settings.api_token.get_secret_value()}"

@@ -14,7 +14,6 @@ channel).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -32,8 +31,8 @@ DEFAULT_WAIT_S = 30.0
 EXIT_DELIVERED, EXIT_NOT_DELIVERED = 0, 1
 
 
-def default_url(environ: Mapping[str, str] = os.environ) -> str:
-    return environ.get("UPSTATE_URL") or DEFAULT_URL
+def default_url(settings: Settings) -> str:
+    return settings.url or DEFAULT_URL
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.api_token.get_secret_value() if settings.api_token else None
     return uvloop.run(
-        notify_test(args.key, url=args.url or default_url(), token=token, wait=args.wait)
+        notify_test(args.key, url=args.url or default_url(settings), token=token, wait=args.wait)
     )
 
 

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     secret_key_file: str | None = None
     data_dir: str = "./data"
     base_url: str | None = None  # the public URL of this server, for ping URLs
+    url: str | None = None  # where CLI commands reach a running server (upstate incident …)
     metrics_public: bool = True  # False: /metrics needs the API token too (when one is set)
     # The default mail server of email channels: smtp://user:pass@host:port (?starttls=true
     # to require STARTTLS, ?starttls=false to refuse it) or smtps:// (TLS from the start).
