@@ -88,3 +88,13 @@ monitors:
 )
 def test_it_masks_passwords_in_urls(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def test_derived_keys_are_stable_per_purpose_and_never_the_key() -> None:
+    key = SecretBox.new_key()
+    box, again = SecretBox.from_text(key), SecretBox.from_text(key)
+    assert box.derive("cookie") == again.derive("cookie")
+    assert box.derive("cookie") != box.derive("other")
+    assert box.derive("cookie") != SecretBox.from_text(SecretBox.new_key()).derive("cookie")
+    assert key.encode() not in box.derive("cookie")
+    assert len(box.derive("cookie")) == 32

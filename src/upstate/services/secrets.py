@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -52,6 +53,12 @@ class SecretBox:
         if not keys:
             raise SecretKeyError("no secret key given")
         self._fernet = MultiFernet([Fernet(key) for key in keys])
+        self._primary = bytes(keys[0])
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for `purpose` (e.g. signing cookies), derived from the primary
+        key: stable across restarts and replicas, never the key itself."""
+        return hmac.new(self._primary, b"upstate derive\0" + purpose.encode(), "sha256").digest()
 
     @classmethod
     def from_text(cls, text: str) -> SecretBox:

@@ -34,7 +34,6 @@ import gettext
 import hashlib
 import hmac
 import logging
-import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from functools import cache
@@ -270,15 +269,9 @@ def _page_secret(page: StatusPage, state: AppState) -> str | None:
 
 
 def _cookie_key(request: Request) -> bytes:
-    state = app_state(request)
-    if state.settings.secret_key is not None:
-        return hashlib.sha256(
-            b"upstate page cookie\0" + state.settings.secret_key.get_secret_value().encode()
-        ).digest()
-    key: bytes | None = getattr(request.app.state, "page_cookie_key", None)
-    if key is None:
-        key = request.app.state.page_cookie_key = secrets.token_bytes(32)
-    return key
+    """Derived from the secret box's key: cookies outlive a restart and work on every
+    replica that shares UPSTATE_SECRET_KEY (or the generated secret.key)."""
+    return app_state(request).secrets.derive("status page cookie")
 
 
 def _cookie_value(request: Request, page: StatusPage, secret: str) -> str:
