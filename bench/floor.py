@@ -35,12 +35,12 @@ class _Bare(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def _loop(port: int, seconds: float, concurrency: int) -> None:
+async def measure(port: int, seconds: float, concurrency: int) -> tuple[int, float, float]:
+    """Connections completed, CPU seconds and wall seconds of one timed stretch."""
     loop = asyncio.get_running_loop()
     count = 0
-    end = time.perf_counter() + seconds
 
-    async def worker() -> None:
+    async def worker(end: float) -> None:
         nonlocal count
         while time.perf_counter() < end:
             done: asyncio.Future[None] = loop.create_future()
@@ -48,9 +48,15 @@ async def _loop(port: int, seconds: float, concurrency: int) -> None:
             await done
             count += 1
 
-    cpu = time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    cpu = time.process_time() - cpu
+    await asyncio.gather(*(worker(time.perf_counter() + 0.2) for _ in range(concurrency)))
+    count = 0
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker(wall + seconds) for _ in range(concurrency)))
+    return count, time.process_time() - cpu, time.perf_counter() - wall
+
+
+async def _loop(port: int, seconds: float, concurrency: int) -> None:
+    count, cpu, _ = await measure(port, seconds, concurrency)
     print(f"floor: {count} connections, {cpu:.2f} CPU-s, {count / cpu:,.0f} per CPU-second")
 
 

@@ -18,7 +18,6 @@ from base64 import b64encode
 from dataclasses import dataclass
 from functools import lru_cache
 from time import perf_counter
-from typing import cast
 from urllib.parse import quote, urlsplit
 
 import httptools
@@ -36,9 +35,13 @@ _LINGER_RST = struct.pack("ii", 1, 0)  # struct linger: l_onoff=1, l_linger=0
 # whose setsockopt wraps the descriptor in a new socket.socket each call: a getsockname
 # syscall, two Python-level calls and a TypeError raised and swallowed while parsing the
 # option. Calling libc directly saves that: ~3 % of a plain probe's instructions, ~2 µs.
+# No argtypes: ctypes' own conversions of plain ints and bytes (int, int, int, char *,
+# int) are right for this signature and cost half as much as argtypes' converters.
 _setsockopt = ctypes.CDLL(None, use_errno=True).setsockopt
-_setsockopt.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
-_FRAMING = frozenset({"content-length", "transfer-encoding"})
+_SOL_SOCKET, _SO_LINGER = int(socket.SOL_SOCKET), int(socket.SO_LINGER)
+# The response headers the exchange acts on, told apart as they arrive (lower-cased bytes).
+_LOCATION, _CONTENT_ENCODING = b"location", b"content-encoding"
+_NOTED = frozenset({_LOCATION, _CONTENT_ENCODING, b"content-length", b"transfer-encoding"})
 _DROPPED = frozenset({"connection", "content-length", "transfer-encoding"})
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
@@ -150,7 +153,7 @@ class Exchange(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_decoder", "_eof", "_framed", "_head", "_interim", "_max_body", "_parser", "_request",
+        "_decoder", "_eof", "_head", "_interim", "_max_body", "_noted", "_parser", "_request",
         "_stop_at_redirect", "chunks", "connected_at", "done", "error", "finished_at",
         "first_byte_at", "headers", "headers_complete", "location", "sent_at", "size", "status",
         "transport", "truncated",
@@ -183,7 +186,7 @@ class Exchange(asyncio.Protocol):
         self._parser: httptools.HttpResponseParser | None = None
         self._interim = False
         self._decoder: Decoder | None = None
-        self._framed = False
+        self._noted: list[tuple[bytes, str]] = []  # the _NOTED headers, by lower-cased name
         self._eof = False
         self.connected_at = 0.0
         self.sent_at = 0.0
@@ -220,7 +223,7 @@ class Exchange(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.connected_at = perf_counter()
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = transport  # type: ignore[assignment]  # a stream transport
         self._parser = httptools.HttpResponseParser(self)
         if self._request is not None:
             self.send(self._request)
@@ -246,7 +249,7 @@ class Exchange(asyncio.Protocol):
         self._parser = None  # see __init__
         if self.done.done():
             return
-        if exc is None and self.headers_complete and not self._framed:
+        if exc is None and self.headers_complete and not self._framed():
             self._on_complete()  # the body was delimited by the close
         elif isinstance(exc, ssl.SSLError):  # e.g. an alert after the handshake
             self.error = classify(exc, phase="tls")
@@ -268,7 +271,11 @@ class Exchange(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # Values are nearly always ASCII; anything not UTF-8 is replaced, never an error.
-        self.headers.append((name.decode("latin-1"), value.decode("utf-8", "replace")))
+        text = value.decode("utf-8", "replace")
+        self.headers.append((name.decode("latin-1"), text))
+        lowered = name.lower()
+        if lowered in _NOTED:  # noted now, not looked for later: one pass over the headers
+            self._noted.append((lowered, text))
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -278,18 +285,16 @@ class Exchange(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:
             self._interim = True  # 100 Continue, 103 Early Hints: the real answer follows
             self.headers = []
+            self._noted = []
             return
         self.status = status
         self.headers_complete = True
         encoding = None
-        for name, value in self.headers:
-            lowered = name.lower()
-            if lowered == "location":
+        for name, value in self._noted:
+            if name == _LOCATION:
                 self.location = value
-            elif lowered == "content-encoding":
+            elif name == _CONTENT_ENCODING:
                 encoding = value
-            elif lowered in _FRAMING:
-                self._framed = True
         if self._head or (self._stop_at_redirect and status in REDIRECT_STATUSES and self.location):
             self.finish()
         elif encoding is not None:
@@ -314,6 +319,10 @@ class Exchange(asyncio.Protocol):
             self._on_complete()
 
     # -- internals ------------------------------------------------------------------------
+
+    def _framed(self) -> bool:
+        """Content-Length or chunked: the body's end is in the message, not at the close."""
+        return any(name not in (_LOCATION, _CONTENT_ENCODING) for name, _ in self._noted)
 
     def _on_complete(self) -> None:
         if self._decoder is not None:
@@ -366,4 +375,4 @@ def _rst(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
     if sock is not None:
         # Straight to libc: a failure (the socket already gone) leaves a plain close.
-        _setsockopt(sock.fileno(), socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST, 8)
+        _setsockopt(sock.fileno(), _SOL_SOCKET, _SO_LINGER, _LINGER_RST, 8)

