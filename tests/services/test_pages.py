@@ -223,3 +223,51 @@ async def test_it_draws_response_times_from_rollups(session: AsyncSession) -> No
     assert points[1].avg_ms == pytest.approx(50.0)
     with pytest.raises(NotFound):
         await pages.response_times(session, PAGE, "main.nope", "24h", NOW)
+
+
+async def test_it_takes_each_day_from_the_worst_monitor_when_most_share_a_history(
+    session: AsyncSession,
+) -> None:
+    await _setup(session, {"web": UP, "api": UP, "api-eu": UP})
+    api, eu = await _id(session, "api"), await _id(session, "api-eu")
+    start = NOW - timedelta(days=100)
+    for monitor_id in (api, eu):
+        await changes.add(session, StatusChange(monitor_id, Status.UNKNOWN, UP, start, "first"))
+    outage = datetime(2026, 3, 10, 1, tzinfo=UTC)
+    await changes.add(session, StatusChange(eu, UP, DOWN, outage, "status 503"))
+    await changes.add(session, StatusChange(eu, DOWN, UP, outage + timedelta(hours=12), "ok"))
+    view = await pages.page_view(session, PAGE, NOW)
+    api_days = view.component("main.api").days  # type: ignore[union-attr]
+    by_date = {d.date: d for d in api_days}
+    assert by_date[date(2026, 3, 10)].downtime_s == pytest.approx(12 * 3600)
+    assert by_date[date(2026, 3, 10)].uptime_pct == pytest.approx(50.0)
+    assert {d.uptime_pct for d in api_days if d.date != date(2026, 3, 10)} == {100.0}
+    assert view.component("main.website").days[0].uptime_pct is None  # type: ignore[union-attr]
+
+
+async def test_it_draws_every_chart_of_the_page_as_each_component_alone(
+    session: AsyncSession,
+) -> None:
+    await _setup(session, {"web": UP, "api": UP, "api-eu": UP})
+    ids = {key: await _id(session, key) for key in ("web", "api", "api-eu")}
+    rows = [
+        ResultRow(ids[key], region, NOW - timedelta(hours=hours, minutes=10), UP, ms)
+        for key, region, hours, ms in (
+            ("web", "local", 3, 80.0),
+            ("web", "eu", 3, 120.0),
+            ("api", "local", 2, 100.0),
+            ("api-eu", "local", 2, 900.0),
+            ("api-eu", "local", 30, 50.0),  # outside 24h
+        )
+    ]
+    await rollups.apply(session, rows)
+    charts = await pages.response_charts(session, PAGE, "24h", NOW)
+    assert set(charts) == {"main.website", "main.api"}  # Support has no monitors
+    for code, points in charts.items():
+        assert points == await pages.response_times(session, PAGE, code, "24h", NOW)
+    assert [p.avg_ms for p in charts["main.website"]] == [pytest.approx(100.0)]
+    assert charts["main.api"][0].avg_ms == pytest.approx(500.0)
+    assert charts["main.api"][0].p95_ms is not None
+    assert charts["main.api"][0].p95_ms > 500
+    weekly = await pages.response_charts(session, PAGE, "7d", NOW)
+    assert [p.avg_ms for p in weekly["main.api"]] == [pytest.approx(50.0), pytest.approx(500.0)]

@@ -24,6 +24,12 @@ Decisions:
   monitor's: the least uptime and the most downtime (Flip maths from
   services.queries.downtime: maintenance, pauses and unknown time are not counted).
   `uptime_pct` is None on a day without counted time.
+- **Cost** (a 1,000-monitor page, 90 days): monitors and states come from one lean
+  query (store.series.monitor_facts, no JSON columns); a day without a status change
+  takes its figures from its length instead of `downtime`, and monitors without any
+  change share one list of days, so a component works out each distinct history once.
+  Response-time charts read every monitor's rollups with one query per component
+  (`response_charts`), never one per monitor; the web layer keeps them a minute.
 - **Monitors are internal.** `ComponentView.monitors` holds keys for the HTML's own use
   (response-time charts by code go through `response_times`); no public JSON may show
   them, nor an incident's `monitors`.
@@ -35,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
 from upstate.config.pages import PlacedComponent, StatusPage
 from upstate.domain.enums import ComponentStatus, Status
@@ -42,11 +49,12 @@ from upstate.domain.incidents import Impact, Incident
 from upstate.domain.maintenance import MaintenanceStatus, MaintenanceWindow, occurrence, status_at
 from upstate.errors import NotFound, UsageError
 from upstate.services import maintenance as maintenance_service
-from upstate.services.queries import OverallStatus, downtime
+from upstate.services.queries import NOT_COUNTED, OverallStatus, downtime
 from upstate.store import changes as change_store
 from upstate.store import incidents as incident_store
 from upstate.store import monitors as monitor_store
 from upstate.store import rollups, states
+from upstate.store import series as bulk
 from upstate.store.db import Db
 
 DAYS = 90
@@ -230,8 +238,7 @@ async def page_view(
     the store when not given)."""
     placed = page.placed_components()
     keys = {key for p in placed for key in p.component.monitors}
-    records = {r.key: r for r in await monitor_store.list_all(session) if r.key in keys}
-    known = await states.list_states(session)
+    records = {r.key: r for r in await bulk.monitor_facts(session) if r.key in keys}
     ids = {record.id: key for key, record in records.items()}
     first_day = _day_start(now) - timedelta(days=DAYS - 1)
     timelines = await _timelines(session, list(ids), first_day, now)
@@ -244,18 +251,23 @@ async def page_view(
     critical: dict[str, bool] = {}
     since: dict[str, datetime] = {}
     for key, record in records.items():
-        state = known.get(record.id)
-        statuses[key] = (
-            state.status if state else (Status.PAUSED if record.paused else Status.UNKNOWN)
-        )
+        statuses[key] = record.status or (Status.PAUSED if record.paused else Status.UNKNOWN)
         critical[key] = record.critical
-        if state is not None:
-            since[key] = state.since
+        if record.since is not None:
+            since[key] = record.since
     day_starts = [first_day + timedelta(days=n) for n in range(DAYS)]
-    monitor_days = {
-        ids[monitor_id]: _monitor_days(at_start, changes, day_starts, now)
-        for monitor_id, (at_start, changes) in timelines.items()
-    }
+    # Monitors without a change in the window share one list per status, so a component
+    # works out each distinct history once (see _component).
+    steady: dict[Status, list[tuple[float, float]]] = {}
+    monitor_days: dict[str, list[tuple[float, float]]] = {}
+    for monitor_id, (at_start, changes) in timelines.items():
+        if changes:
+            monitor_days[ids[monitor_id]] = _monitor_days(at_start, changes, day_starts, now)
+            continue
+        shared = steady.get(at_start)
+        if shared is None:
+            shared = steady[at_start] = _monitor_days(at_start, [], day_starts, now)
+        monitor_days[ids[monitor_id]] = shared
 
     views = []
     for position, item in enumerate(placed, start=1):
@@ -372,14 +384,21 @@ def _component(
     code = item.code
     status = with_incidents(code, component_status([statuses[k] for k in monitors]), open_incidents)
     touching = [i for i in incidents if code in i.components or set(monitors) & set(i.monitors)]
+    # The worst of identical histories is any of them: monitors sharing a list (no change
+    # in the window, same status) count once.
+    days = list({id(d): d for d in days}.values())
     day_views = []
     for index, start in enumerate(day_starts):
-        end = start + timedelta(days=1)
+        end = start + _DAY
         per_monitor = [d[index] for d in days]
-        refs = tuple(
-            IncidentRef(i.id, i.title, i.impact)
-            for i in touching
-            if i.started_at < end and (i.resolved_at or now) >= start
+        refs = (
+            tuple(
+                IncidentRef(i.id, i.title, i.impact)
+                for i in touching
+                if i.started_at < end and (i.resolved_at or now) >= start
+            )
+            if touching
+            else ()
         )
         day_views.append(
             DayView(
@@ -465,20 +484,38 @@ def _monitor_days(
     day_starts: list[datetime],
     now: datetime,
 ) -> list[tuple[float, float]]:
-    """(down_s, counted_s) for each day, walking the changes once."""
+    """(down_s, counted_s) for each day, walking the changes once.
+
+    A day without a change is one segment of the status in force: its figures come
+    straight from its length (`_steady`); only days holding a change go through
+    `downtime`. Both give the same floats (see tests/services/test_pages_days.py).
+    """
     figures = []
-    status, index = at_start, 0
+    status, index, count = at_start, 0, len(changes)
     for start in day_starts:
-        end = min(start + timedelta(days=1), now)
+        end = min(start + _DAY, now)
+        if index == count or changes[index][0] >= end:
+            figures.append(_steady(status, start, end))
+            continue
         inside = []
-        while index < len(changes) and changes[index][0] < end:
+        while index < count and changes[index][0] < end:
             inside.append(changes[index])
             index += 1
         outcome = downtime(status, inside, start, end)
         figures.append((outcome.down_s, outcome.counted_s))
-        if inside:
-            status = inside[-1][1]
+        status = inside[-1][1]
     return figures
+
+
+def _steady(status: Status, start: datetime, end: datetime) -> tuple[float, float]:
+    """`downtime(status, [], start, end)` as (down_s, counted_s), without the walk."""
+    seconds = (end - start).total_seconds()
+    if seconds <= 0:
+        return 0.0, 0.0
+    return (seconds if status is Status.DOWN else 0.0), (0.0 if status in NOT_COUNTED else seconds)
+
+
+_DAY = timedelta(days=1)
 
 
 # --- incidents and maintenance ---------------------------------------------------------------
@@ -552,28 +589,61 @@ async def response_times(
     p95 is the worst monitor's. Raises NotFound for a code not on the page, UsageError
     for an unknown window.
     """
+    placed = next((p for p in page.placed_components() if p.code == code), None)
+    if placed is None:
+        _window_span(window)
+        raise NotFound(f"no component {code!r} on this page")
+    return (await _charts(session, [placed], window, now)).get(code, [])
+
+
+async def response_charts(
+    session: Db, page: StatusPage, window: str, now: datetime
+) -> dict[str, list[ResponsePoint]]:
+    """Every component's response times (see `response_times`) by code, in one query for
+    the whole page; components without monitors are left out. UsageError for an unknown
+    window."""
+    placed = [p for p in page.placed_components() if p.component.monitors]
+    return await _charts(session, placed, window, now)
+
+
+def _window_span(window: str) -> timedelta:
     span = RESPONSE_WINDOWS.get(window)
     if span is None:
         raise UsageError(f"unknown window {window!r}: use one of {', '.join(RESPONSE_WINDOWS)}")
-    placed = next((p for p in page.placed_components() if p.code == code), None)
-    if placed is None:
-        raise NotFound(f"no component {code!r} on this page")
+    return span
+
+
+async def _charts(
+    session: Db, placed: Sequence[PlacedComponent], window: str, now: datetime
+) -> dict[str, list[ResponsePoint]]:
+    span = _window_span(window)
+    keys = {key for p in placed for key in p.component.monitors}
+    ids = {m.key: m.id for m in await bulk.monitor_facts(session) if m.key in keys}
     period = rollups.Period.DAY if window == "30d" else rollups.Period.HOUR
-    buckets: dict[datetime, list[rollups.Rollup]] = {}
-    for key in placed.component.monitors:
-        record = await monitor_store.get_by_key(session, key)
-        if record is None:
-            continue
-        for point in await rollups.series(session, record.id, period, now - span, now):
-            buckets.setdefault(point.bucket_start, []).append(point.rollup)
-    points = []
-    for at in sorted(buckets):
-        sums = buckets[at]
-        count = sum(r.latency_count for r in sums)
-        avg = sum(r.latency_sum for r in sums) / count if count else None
-        p95 = [q for q in (r.quantile(0.95) for r in sums) if q is not None]
-        points.append(ResponsePoint(at, _round(avg), _round(max(p95, default=None))))
-    return points
+    charts = {}
+    for item in placed:
+        # One query per component: each is a few ms of rows, and the loop runs in between.
+        wanted = [ids[key] for key in item.component.monitors if key in ids]
+        series = await bulk.series_many(session, wanted, period, now - span, now)
+        # Per bucket: (timed answers, their latency sum, the worst monitor's p95).
+        buckets: dict[datetime, list[Any]] = {}
+        for key in item.component.monitors:
+            monitor_id = ids.get(key)
+            for point in series.get(monitor_id, ()) if monitor_id is not None else ():
+                rollup = point.rollup
+                sums = buckets.get(point.bucket_start)
+                if sums is None:
+                    sums = buckets[point.bucket_start] = [0, 0.0, None]
+                sums[0] += rollup.latency_count
+                sums[1] += rollup.latency_sum
+                p95 = rollup.quantile(0.95)
+                if p95 is not None and (sums[2] is None or p95 > sums[2]):
+                    sums[2] = p95
+        charts[item.code] = [
+            ResponsePoint(at, _round(total / count if count else None), _round(p95))
+            for at, (count, total, p95) in sorted(buckets.items())
+        ]
+    return charts
 
 
 def _round(value: float | None) -> float | None:

@@ -189,3 +189,112 @@ async def test_routes_send_etags_and_their_cache_control(
         "/s/main/api/v2/summary.json", headers={"If-None-Match": summary.headers["etag"]}
     )
     assert again.status_code == 304
+
+
+async def test_it_refreshes_ahead_in_the_background_and_serves_stale_meanwhile() -> None:
+    clock, live, gate = FakeClock(), LiveConfig(), asyncio.Event()
+    cache = PublicCache(clock=clock)
+    bodies = iter([b"one", b"two", b"three"])
+
+    async def render() -> Rendered:
+        body = next(bodies)
+        if body != b"one":
+            await gate.wait()
+        return Rendered(body, "text/plain")
+
+    async def get() -> tuple[bytes, str]:
+        response = await cache.get_or_render("k", render, request(live), ttl=1.0)
+        return bytes(response.body), response.headers["x-cache"]
+
+    assert await get() == (b"one", "miss")
+    clock.now += 0.95  # in the last tenth of the TTL: a refresh starts, the visitor is served
+    assert await get() == (b"one", "hit")
+    await asyncio.sleep(0)  # the refresh's task starts
+    assert cache.renders == 2
+    clock.now += 0.3  # past the TTL while the refresh still runs: stale, not a wait
+    assert await get() == (b"one", "stale")
+    found = cache.lookup("k", live.version)
+    assert found is not None
+    assert (found.fresh, found.entry.body) == (False, b"one")
+    assert cache.renders == 2  # one refresh at a time
+    gate.set()
+    await cache.settle()
+    assert await get() == (b"two", "hit")
+    clock.now += 5  # long after, nobody refreshed: the request renders and waits
+    assert await get() == (b"three", "miss")
+
+
+async def test_lookup_gives_ready_entries_and_refreshes_them_itself() -> None:
+    clock, live = FakeClock(), LiveConfig()
+    cache = PublicCache(clock=clock)
+    count = 0
+
+    async def render() -> Rendered:
+        nonlocal count
+        count += 1
+        return Rendered(f"v{count}".encode(), "text/html", headers={"Vary": "Accept-Language"})
+
+    assert cache.lookup("k", live.version) is None
+    await cache.get_or_render("k", render, request(live), max_age=5)
+    found = cache.lookup("k", live.version)
+    assert found is not None
+    entry = found.entry
+    assert (found.fresh, found.label, entry.body, entry.private) == (True, "hit", b"v1", False)
+    assert entry.headers["Cache-Control"] == "public, max-age=5"
+    assert entry.headers["ETag"] == entry.etag
+    assert (b"content-length", b"2") in entry.raw_headers
+    assert (b"vary", b"Accept-Language") in entry.raw_headers
+    assert entry.not_modified(entry.etag)
+    assert not entry.not_modified('"other"')
+    assert cache.lookup("k", live.version + 1) is None  # another config
+    clock.now += 0.95
+    assert cache.lookup("k", live.version) is not None  # a refresh starts here
+    await cache.settle()
+    refreshed = cache.lookup("k", live.version)
+    assert refreshed is not None
+    assert refreshed.entry.body == b"v2"
+    assert refreshed.entry.headers["Cache-Control"] == "public, max-age=5"
+
+
+async def test_a_failed_background_refresh_leaves_the_entry_to_expire(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, live = FakeClock(), LiveConfig()
+    cache = PublicCache(clock=clock)
+    outcomes: list[bytes | None] = [b"one", None, b"three"]
+
+    async def render() -> Rendered:
+        body = outcomes.pop(0)
+        if body is None:
+            raise RuntimeError("database gone")
+        return Rendered(body, "text/plain")
+
+    await cache.get_or_render("k", render, request(live))
+    clock.now += 0.95
+    assert (await cache.get_or_render("k", render, request(live))).body == b"one"
+    await cache.settle()
+    assert "public cache refresh failed" in caplog.text
+    clock.now += 0.1
+    response = await cache.get_or_render("k", render, request(live))
+    assert (response.body, response.headers["x-cache"]) == (b"three", "miss")
+
+
+async def test_values_are_kept_for_their_own_ttl() -> None:
+    clock = FakeClock()
+    cache = PublicCache(clock=clock)
+    computed = 0
+
+    async def compute() -> int:
+        nonlocal computed
+        computed += 1
+        await asyncio.sleep(0)
+        return computed
+
+    first = await asyncio.gather(*(cache.value("charts", compute, 60.0) for _ in range(5)))
+    assert first == [1] * 5
+    clock.now += 59
+    assert await cache.value("charts", compute, 60.0) == 1
+    clock.now += 2
+    assert await cache.value("charts", compute, 60.0) == 2
+    cache.invalidate()
+    assert await cache.value("charts", compute, 60.0) == 3
