@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fixtures.db import TestDatabase
@@ -389,15 +390,45 @@ async def test_it_collects_again_after_the_ttl_and_serves_the_last_snapshot_on_f
     cache = BoardCache(collect_next, lambda: 4.0, monotonic=lambda: now[0])
     assert (await cache.get())[:2] == ({"n": 1}, False)
     now[0] += 3.9
+    snapshot, hit, age = await cache.get()  # near the end: a refresh starts behind it
+    assert (snapshot, hit, age) == ({"n": 1}, True, pytest.approx(3.9))
+    await asyncio.sleep(0)  # the refresh fails: the last snapshot is kept another ttl
+    assert cache.collections == 2
+    now[0] += 3.0
     assert (await cache.get())[:2] == ({"n": 1}, True)
-    now[0] += 0.2
-    snapshot, hit, age = await cache.get()  # the collection failed: the last one, aged
-    assert (snapshot, hit) == ({"n": 1}, False)
-    assert age == pytest.approx(4.1)
-    now[0] += 1
-    assert (await cache.get())[1] is True  # no retry before the ttl
-    now[0] += 4
+    assert cache.collections == 2  # no retry before the ttl
+    now[0] += 1.5  # past it, nothing running: this request collects and waits
     assert (await cache.get())[:2] == ({"n": 3}, False)
+    assert cache.collections == 3
+
+
+async def test_it_serves_the_last_snapshot_while_the_next_is_collected() -> None:
+    now, gate = [100.0], asyncio.Event()
+    count = 0
+
+    async def collect_next() -> dict[str, Any]:
+        nonlocal count
+        count += 1
+        if count > 1:
+            await gate.wait()
+        return {"n": count}
+
+    cache = BoardCache(collect_next, lambda: 1.0, monotonic=lambda: now[0])
+    first = await cache.get_body()
+    assert first[:2] == (b'{"n":1}', False)
+    now[0] = 100.95  # in the last tenth of the ttl
+    assert cache.fresh_body() == (b'{"n":1}', pytest.approx(0.95))
+    assert cache.collections == 2  # started by that request, which did not wait
+    now[0] = 101.5  # past the ttl, the refresh still running: no viewer waits
+    assert (await cache.get())[:2] == ({"n": 1}, True)
+    assert cache.fresh_body() == (b'{"n":1}', pytest.approx(1.5))
+    gate.set()
+    await asyncio.sleep(0.01)
+    now[0] = 101.6
+    snapshot, hit, age = await cache.get()
+    assert (snapshot, hit) == ({"n": 2}, True)
+    assert age == pytest.approx(0.65)  # counted from when its collection started
+    # That one took 0.55 s: the next starts 2 x 0.55 s (at most half the ttl) ahead.
     assert cache.collections == 3
 
 
@@ -424,3 +455,69 @@ status_pages:
     listed = config.model_copy(update={"board": Board(monitors=("private",))})
     snapshot = await collect(sources(db, listed))
     assert [c["key"] for c in snapshot["components"]] == ["private"]
+
+
+# --- newest results in a few queries, and the encoded snapshot ------------------------------
+
+
+async def test_it_shows_the_local_result_else_the_newest_of_the_monitors_regions(
+    db: TestDatabase,
+) -> None:
+    cases = {  # key: (the monitor's regions, its results as (region, age s, latency ms))
+        "both": (("local", "eu"), [("local", 30, 1.0), ("eu", 5, 2.0)]),  # local, though older
+        "remote": (("eu", "us"), [("us", 20, 3.0), ("eu", 10, 4.0), ("local", 1, 9.0)]),
+        "moved": (("us",), [("us", 40, 5.0), ("eu", 2, 6.0)]),  # it no longer runs in eu
+    }
+    async with db.sessions() as session:
+        for key, (regions, made) in cases.items():
+            record = await monitors.upsert(
+                session,
+                MonitorDraft(
+                    key=key,
+                    name=key,
+                    kind=MonitorKind.HTTP,
+                    source=MonitorSource.CONFIG,
+                    definition={"key": key, "kind": "http", "url": "https://x.example.com/"},
+                    interval_s=60.0,
+                    regions=regions,
+                ),
+                now=NOW,
+            )
+            await states.put_state(session, StateRecord(record.id, Status.UP, NOW, NOW, {}, NOW))
+            rows = [
+                ResultRow(record.id, region, NOW - timedelta(seconds=age), Status.UP, ms)
+                for region, age, ms in made
+            ]
+            await results.insert_many(session, rows)
+        await session.commit()
+    snapshot = await collect(sources(db))
+    latency = {c["key"]: c["probe"]["latencyMs"] for c in snapshot["components"]}
+    assert latency == {"both": 1.0, "remote": 4.0, "moved": 5.0}
+
+
+async def test_it_encodes_each_snapshot_once_as_the_json_response_did() -> None:
+    now = [100.0]
+    snapshots = iter([{"n": 1, "text": "été ✓"}, {"n": 2, "text": ""}])
+
+    async def collect_next() -> dict[str, Any]:
+        return next(snapshots)
+
+    cache = BoardCache(collect_next, lambda: 1.0, monotonic=lambda: now[0])
+    assert cache.fresh_body() is None  # nothing collected yet
+    body, hit, _ = await cache.get_body()
+    assert (body, hit) == ('{"n":1,"text":"été ✓"}'.encode(), False)
+    now[0] += 0.5
+    assert cache.fresh_body() == (body, 0.5)
+    now[0] += 0.5
+    assert cache.fresh_body() is None  # due: the caller must collect
+    assert (await cache.get_body())[:2] == (b'{"n":2,"text":""}', False)
+    assert cache.collections == 2
+
+
+async def test_it_drops_figures_that_json_cannot_carry(http_target: HttpTarget) -> None:
+    path = f"/board-nan-{uuid.uuid4().hex}"
+    body = b'{"ok": 1.5, "bad": NaN, "worse": Infinity}'
+    json_type = (("Content-Type", "application/json"),)
+    http_target.route(path, lambda _: Response(200, body, json_type))
+    async with httpx.AsyncClient(trust_env=False) as http:
+        assert await board.fetch_extra(http, http_target.url(path)) == {"ok": 1.5}

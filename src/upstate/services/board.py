@@ -24,6 +24,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import math
 import os
 import socket
 import sys
@@ -31,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +44,7 @@ from upstate.config.models import Board, UpstateConfig
 from upstate.domain.enums import MonitorKind, Status
 from upstate.services.live import LiveConfig
 from upstate.services.queries import overall_of
+from upstate.store import latest as latest_store
 from upstate.store import monitors as monitor_store
 from upstate.store import results as result_store
 from upstate.store import states as state_store
@@ -57,6 +60,9 @@ EXTRA_TIMEOUT_S = 2.0  # each extra_url fetch
 EXTRA_MAX_FIGURES = 24  # figures kept from an extra_url document
 STATUSPAGE_KEY = "$statuspage"  # where a statuspage result's facts ride in `extracted`
 UNKNOWN = "unknown"
+LOCAL = "local"  # the region of the server itself
+URL_MEMO = 4096  # monitor URLs whose public origin and host are kept
+YIELD_EVERY = 100  # components built between two yields to the event loop
 _UNIT_PROPERTIES = "ActiveState,SubState,ActiveEnterTimestampMonotonic"
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa", ".localdomain")
 _REAL_FS_PREFIX = "/dev/"
@@ -241,8 +247,13 @@ def public_origin(url: object) -> str | None:
     """`scheme://host[:port]` of a public URL; None for internal hosts or anything odd.
 
     Credentials, paths and queries never survive: they may carry tokens."""
+    return _public_origin(url) if isinstance(url, str) else None
+
+
+@lru_cache(maxsize=URL_MEMO)
+def _public_origin(url: str) -> str | None:
     host = public_host(url)
-    if host is None or not isinstance(url, str):
+    if host is None:
         return None
     parts = urlsplit(url)
     shown = f"[{host}]" if ":" in host else host
@@ -257,6 +268,11 @@ def public_host(url_or_host: object) -> str | None:
     """The host of a URL (or a bare host), or None when it is internal."""
     if not isinstance(url_or_host, str) or not url_or_host:
         return None
+    return _public_host(url_or_host)
+
+
+@lru_cache(maxsize=URL_MEMO)  # pure, and asked twice per component per collection
+def _public_host(url_or_host: str) -> str | None:
     if "://" in url_or_host:
         try:
             host = urlsplit(url_or_host).hostname
@@ -454,7 +470,9 @@ async def fetch_extra(http: httpx.AsyncClient, url: str) -> dict[str, Any] | Non
     figures = {
         str(key)[:64]: value if not isinstance(value, str) else value[:120]
         for key, value in document.items()
-        if isinstance(value, int | float | str | bool) or value is None
+        if isinstance(value, int | str | bool)
+        or value is None
+        or (isinstance(value, float) and math.isfinite(value))  # NaN is not JSON
     }
     return dict(list(figures.items())[:EXTRA_MAX_FIGURES]) or None
 
@@ -491,20 +509,40 @@ def shown_monitors(config: UpstateConfig) -> frozenset[str] | None:
 
 
 async def _facts(session: AsyncSession, shown: frozenset[str] | None) -> list[Facts]:
+    """Each shown monitor's state and newest result in a handful of queries, not one per
+    monitor (store.latest): a monitor's `local` result when it runs there, else its newest."""
     records = [
         r
         for r in await monitor_store.list_all(session)
         if not r.paused and (shown is None or r.key in shown)
     ]
     known = await state_store.list_states(session)
+    ids = [record.id for record in records]
+    local = await latest_store.latest_many(session, ids, region=LOCAL)
+    newest = await latest_store.latest_many(session, ids)
     out = []
     for record in records:
         state = known.get(record.id)
-        latest = await result_store.latest_per_region(session, record.id, record.regions)
-        newest = max(latest.values(), key=lambda row: row.started_at, default=None)
-        result = latest.get("local", newest)
+        result = await _shown_result(session, record, local, newest)
         out.append(Facts(record, state.status if state else Status.UNKNOWN, result))
     return out
+
+
+async def _shown_result(
+    session: AsyncSession,
+    record: MonitorRecord,
+    local: Mapping[int, ResultRow],
+    newest: Mapping[int, ResultRow],
+) -> ResultRow | None:
+    """The `local` result when the monitor runs there, else the newest of its regions."""
+    if LOCAL in record.regions and record.id in local:
+        return local[record.id]
+    candidate = newest.get(record.id)
+    if candidate is None or candidate.region in record.regions:
+        return candidate
+    # Its newest result is from a region it no longer runs in (rare): ask region by region.
+    latest = await result_store.latest_per_region(session, record.id, record.regions)
+    return max(latest.values(), key=lambda row: row.started_at, default=None)
 
 
 async def _extras(facts: Sequence[Facts], sources: BoardSources) -> dict[str, Any]:
@@ -532,11 +570,13 @@ async def collect(sources: BoardSources) -> Snapshot:
     states, extras = await asyncio.gather(unit_task, _extras(parts, sources))
     builds = manifest_builds(live.config.board, live.path)
     components = []
-    for f in parts:
+    for n, f in enumerate(parts, 1):
         unit = f.record.definition.get("unit")
         unit_state = states.get(unit) if isinstance(unit, str) else None
         extra = extras.get(f.record.key)
         components.append(component_of(f, unit_state, builds.get(f.record.key), extra))
+        if n % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let requests and checks run between slices
     return {
         "generatedAt": sources.clock().isoformat().replace("+00:00", "Z"),
         "overall": overall(components, {f.record.key: f.status for f in parts}),
@@ -549,49 +589,98 @@ async def collect(sources: BoardSources) -> Snapshot:
 # --- the cache -----------------------------------------------------------------------------
 
 
+def encode(snapshot: Snapshot) -> bytes:
+    """The snapshot as `/api/status` sends it: compact UTF-8 JSON, as Starlette's
+    JSONResponse wrote it (so the bytes did not change when the encoding moved here)."""
+    return json.dumps(
+        snapshot, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
 @dataclass
 class BoardCache:
-    """The newest snapshot, kept `ttl()` seconds; concurrent misses share one collection.
+    """The newest snapshot, served `ttl()` seconds from when its collection started;
+    concurrent misses share one collection.
 
-    `get()` answers (snapshot, hit, age in seconds). A caller that joins a collection
-    another started counts as a hit: it caused no burst of its own.
+    Refresh ahead, stale while revalidate (as web/public/cache.py does for pages): a
+    request near the end of the TTL (its last tenth, or twice the last collection's
+    time) starts ONE collection in the background and is answered from the snapshot, as
+    is every request until that collection lands. So under traffic no viewer waits for
+    a burst and a snapshot is at most `ttl` old when the collection is short; with no
+    traffic a request past the TTL collects and waits. A failed collection keeps the
+    last snapshot for another `ttl` (then it is tried again).
+
+    `get()` answers (snapshot, hit, age in seconds), `get_body()` the same with the
+    snapshot encoded: a 1,000-monitor snapshot is ~170 KB of JSON, ~2-5 ms to encode,
+    so it is encoded once per collection, not once per request. `fresh_body()` answers
+    without waiting, or None when the caller must collect (the web's fast path). A
+    caller that did not start a burst of its own counts as a hit.
     """
 
     collect: Callable[[], Awaitable[Snapshot]]
     ttl: Callable[[], float]
     monotonic: Callable[[], float] = time.monotonic
-    collections: int = 0  # bursts so far, for tests and metrics
+    collections: int = 0  # bursts started so far, for tests and metrics
     _snapshot: Snapshot | None = None
-    _at: float = 0.0  # when the snapshot was collected
-    _tried: float = 0.0  # when a collection last ended, even a failed one
+    _body: bytes = b""  # _snapshot encoded
+    _at: float = 0.0  # when the snapshot's collection started (what its data is as old as)
+    _until: float = 0.0  # served without waiting until then
+    _took: float = 0.0  # how long the last collection took
     _pending: asyncio.Task[Snapshot] | None = field(default=None, repr=False)
 
     async def get(self) -> tuple[Snapshot, bool, float]:
-        now = self.monotonic()
-        if self._snapshot is not None and now - self._tried < self.ttl():
-            return self._snapshot, True, now - self._at
+        if self._ready() is not None and self._snapshot is not None:
+            return self._snapshot, True, self.monotonic() - self._at
         if self._pending is not None:
             snapshot = await asyncio.shield(self._pending)
             return snapshot, True, self.monotonic() - self._at
-        self._pending = asyncio.ensure_future(self._collect())
-        snapshot = await asyncio.shield(self._pending)
+        snapshot = await asyncio.shield(self._start())
         return snapshot, False, self.monotonic() - self._at
 
-    async def _collect(self) -> Snapshot:
-        """A burst; when it fails, the last snapshot is served again (retried after ttl)."""
+    async def get_body(self) -> tuple[bytes, bool, float]:
+        """(the snapshot as JSON bytes, hit, age in seconds)."""
+        _, hit, age = await self.get()
+        return self._body, hit, age
+
+    def fresh_body(self) -> tuple[bytes, float] | None:
+        """(JSON bytes, age) when a request may be answered now (a refresh that is due
+        is started); None when `get` would collect and wait."""
+        age = self._ready()
+        return None if age is None else (self._body, age)
+
+    def _ready(self) -> float | None:
+        """The snapshot's age when it may be served now, else None; starts a due refresh."""
+        if self._snapshot is None:
+            return None
+        now = self.monotonic()
+        if now < self._until:
+            lead = min(self.ttl() / 2, max(self.ttl() / 10, 2 * self._took))
+            if self._pending is None and now >= self._until - lead:
+                self._start()
+            return now - self._at
+        return now - self._at if self._pending is not None else None
+
+    def _start(self) -> asyncio.Task[Snapshot]:
         self.collections += 1
+        self._pending = asyncio.ensure_future(self._collect(self.monotonic()))
+        return self._pending
+
+    async def _collect(self, started: float) -> Snapshot:
+        """A burst; when it fails, the last snapshot is served again (retried after ttl)."""
         try:
             snapshot = await self.collect()
+            body = encode(snapshot)  # what cannot be JSON fails here, like a collection
         except Exception as exc:
             if self._snapshot is None:
                 raise
             logger.warning("board collection failed error=%s", type(exc).__name__)
-            self._tried = self.monotonic()
+            self._until = self.monotonic() + self.ttl()
             return self._snapshot
         finally:
             self._pending = None
-        self._snapshot = snapshot
-        self._at = self._tried = self.monotonic()
+        self._snapshot, self._body, self._at = snapshot, body, started
+        self._took = self.monotonic() - started
+        self._until = started + self.ttl()
         return snapshot
 
 

@@ -1,7 +1,8 @@
 """create_app(): the web layer wired to what cli.py built. No globals: app.state holds it all.
 
 Routes: /api/v1/... (the JSON API, token-guarded when a token is set), /ping/... (push
-monitors), /healthz, /readyz, /metrics, and /api/docs with /api/openapi.json.
+monitors), /healthz, /readyz, /metrics, and /api/docs with /api/openapi.json. In front of
+them, web/fastpath.py answers fresh cached public pages without routing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from upstate.services.secrets import SecretBox, load_secret_box
 from upstate.web import api, docs, errors, health, ping, public
 from upstate.web.auth import check_exposure
 from upstate.web.deps import AppState, utc_now
+from upstate.web.fastpath import FastPath
 
 
 def create_app(
@@ -67,4 +69,5 @@ def create_app(
     app.include_router(ping.router)
     app.include_router(health.router)
     app.include_router(docs.router)
+    app.add_middleware(FastPath)  # cached public hits answered before routing
     return app

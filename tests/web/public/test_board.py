@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from tests.fixtures.db import TestDatabase
 from tests.web.conftest import NOW
@@ -205,3 +206,23 @@ async def test_it_works_without_a_token_when_the_api_needs_one(
     assert (await client.get("/api/v1/monitors")).status_code == 401
     assert (await client.get("/api/status")).status_code == 200
     assert (await client.get("/board")).status_code == 200
+
+
+async def test_it_sends_the_bytes_encoded_once_per_collection_as_json_response_did(
+    app: FastAPI, client: httpx.AsyncClient, db: TestDatabase
+) -> None:
+    without_systemctl(app)
+    await add_monitor(
+        client, db, Status.UP, key="cafe", name="Café ✓", url="https://api.example.com/"
+    )
+    first = await client.get("/api/status")
+    second = await client.get("/api/status")
+    snapshot, _, _ = await app.state.board_cache.get()
+    assert first.content == second.content == JSONResponse(snapshot).body
+    assert first.headers["content-type"] == "application/json"
+    assert first.headers["content-length"] == str(len(first.content))
+    assert (first.headers["x-status-cache"], second.headers["x-status-cache"]) == ("miss", "hit")
+    assert second.headers["cache-control"] == "no-store"
+    assert int(second.headers["age"]) >= 0
+    assert "Café ✓".encode() in first.content  # UTF-8, not \u escapes
+    assert app.state.board_cache.collections == 1

@@ -5,7 +5,8 @@ No token: the board must work while auth is down, so it shows coarse health only
 (services/board.py decides what is safe). Both routes read one BoardCache per app, so
 any number of viewers cost one collection per `board.cache_ttl`. The cache is
 `app.state.board_cache` when cli.py put one there (shared with the heartbeat push),
-else one is made on first use.
+else one is made on first use. `/api/status` sends the JSON the cache encoded once per
+collection; web/fastpath.py answers its hits before FastAPI routes anything.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from upstate.services.board import BoardCache, board_cache
@@ -27,6 +28,7 @@ router = APIRouter()
 _WEB = Path(__file__).resolve().parent.parent
 _SCRIPT = _WEB / "static" / "board.js"
 _NO_STORE = {"Cache-Control": "no-store"}
+JSON = "application/json"
 METER_CELLS = 20
 OVERALL_TEXT = {
     "operational": "All systems operational",
@@ -35,7 +37,8 @@ OVERALL_TEXT = {
 }
 
 
-def _cache(request: Request) -> BoardCache:
+def cache_of(request: Request) -> BoardCache:
+    """The app's BoardCache (app.state.board_cache), made on first use."""
     found: BoardCache | None = getattr(request.app.state, "board_cache", None)
     if found is None:
         state = app_state(request)
@@ -45,15 +48,19 @@ def _cache(request: Request) -> BoardCache:
 
 
 @router.get("/api/status", include_in_schema=False)
-async def status(request: Request) -> JSONResponse:
-    snapshot, hit, age = await _cache(request).get()
-    headers = {**_NO_STORE, "X-Status-Cache": "hit" if hit else "miss", "Age": str(int(age))}
-    return JSONResponse(snapshot, headers=headers)
+async def status(request: Request) -> Response:
+    body, hit, age = await cache_of(request).get_body()
+    return Response(body, media_type=JSON, headers=status_headers(hit, age))
+
+
+def status_headers(hit: bool, age: float) -> dict[str, str]:
+    """What `/api/status` answers with (web/fastpath.py sends the same on a hit)."""
+    return {**_NO_STORE, "X-Status-Cache": "hit" if hit else "miss", "Age": str(int(age))}
 
 
 @router.get("/board", response_class=HTMLResponse, include_in_schema=False)
 async def board(request: Request) -> HTMLResponse:
-    snapshot, hit, age = await _cache(request).get()
+    snapshot, hit, age = await cache_of(request).get()
     html = (
         _templates()
         .get_template("board/board.html")
