@@ -25,6 +25,7 @@ from upstate.errors import NotFound
 from upstate.services import pages as page_service
 from upstate.services import queries
 from upstate.web.deps import app_state
+from upstate.web.public import keys
 from upstate.web.public.cache import Rendered, cache_of
 
 router = APIRouter(prefix="/badge", tags=["badges"])
@@ -184,7 +185,7 @@ async def _serve(
         return Rendered(svg(badge).encode(), _SVG)
 
     return await cache_of(request).get_or_render(
-        ("badge", *key), render, request, ttl=ttl, max_age=max_age
+        keys.badge_key(*key), render, request, ttl=ttl, max_age=max_age
     )
 
 

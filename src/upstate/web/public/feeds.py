@@ -21,6 +21,7 @@ from upstate.domain import markdown
 from upstate.domain.incidents import Incident
 from upstate.services import pages as page_service
 from upstate.web.deps import app_state
+from upstate.web.public import keys
 from upstate.web.public.cache import Rendered, cache_of
 from upstate.web.public.statuspage import page_url, timestamp, visible_page
 
@@ -116,7 +117,7 @@ async def _serve(request: Request, slug: str, kind: str) -> Response:
         return Rendered(rss(page.title, url, incidents, now), _RSS_TYPE)
 
     return await cache_of(request).get_or_render(
-        ("feed", page.slug, kind), render, request, ttl=TTL, max_age=MAX_AGE, private=private
+        keys.feed_key(page, kind), render, request, ttl=TTL, max_age=MAX_AGE, private=private
     )
 
 

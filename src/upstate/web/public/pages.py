@@ -51,7 +51,7 @@ from upstate.domain import markdown
 from upstate.errors import NotFound, UpstateError, UsageError
 from upstate.services import pages as page_service
 from upstate.web.deps import AppState, State, app_state
-from upstate.web.public import svg
+from upstate.web.public import keys, svg
 from upstate.web.public.cache import Rendered, cache_of, version_of
 
 logger = logging.getLogger(__name__)
@@ -346,7 +346,7 @@ async def _html(
         headers = {} if page.language else {"Vary": "Accept-Language"}
         return Rendered(body.encode(), HTML, headers=headers)
 
-    full_key = ("page-html", page.slug, target.base, target.lang, *key)
+    full_key = keys.page_html_key(page, target.base, target.lang, *key)
     return await cache_of(request).get_or_render(
         full_key, produce, request, private=page.access != "public"
     )
@@ -367,9 +367,7 @@ def _context(target: Target, **values: Any) -> dict[str, Any]:
 
 
 async def _status_page(request: Request, target: Target, state: AppState) -> Response:
-    window = request.query_params.get("rt", "24h")
-    if window not in page_service.RESPONSE_WINDOWS:
-        window = "24h"
+    window = keys.page_window(request.scope["query_string"])
 
     cache, version = cache_of(request), version_of(request)
 

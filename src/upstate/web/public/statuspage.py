@@ -41,6 +41,7 @@ from upstate.errors import NotFound
 from upstate.services import pages as page_service
 from upstate.services.pages import ComponentView, MaintenanceView, PageView
 from upstate.web.deps import AppState, app_state
+from upstate.web.public import keys
 from upstate.web.public import pages as html_pages
 from upstate.web.public.cache import Rendered, cache_of
 
@@ -367,7 +368,7 @@ async def _serve(
             data = await build(session, page, view, Shaper(view, page_url(state, page)), now)
         return Rendered(json_body(data), _JSON, headers=_CORS)
 
-    key = ("statuspage", page.slug, name)
+    key = keys.statuspage_key(page, name)
     return await cache_of(request).get_or_render(
         key, render, request, max_age=max_age, private=private
     )
