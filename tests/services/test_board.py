@@ -390,14 +390,15 @@ async def test_it_collects_again_after_the_ttl_and_serves_the_last_snapshot_on_f
     cache = BoardCache(collect_next, lambda: 4.0, monotonic=lambda: now[0])
     assert (await cache.get())[:2] == ({"n": 1}, False)
     now[0] += 3.9
-    snapshot, hit, age = await cache.get()  # near the end: a refresh starts behind it
-    assert (snapshot, hit, age) == ({"n": 1}, True, pytest.approx(3.9))
-    await asyncio.sleep(0)  # the refresh fails: the last snapshot is kept another ttl
+    assert (await cache.get())[:2] == ({"n": 1}, True)
+    assert cache.collections == 1  # at most one burst per ttl: none before it ends
+    now[0] += 0.2  # past the ttl: this request collects; it fails, the last is kept
+    assert (await cache.get())[:2] == ({"n": 1}, False)
     assert cache.collections == 2
     now[0] += 3.0
     assert (await cache.get())[:2] == ({"n": 1}, True)
-    assert cache.collections == 2  # no retry before the ttl
-    now[0] += 1.5  # past it, nothing running: this request collects and waits
+    assert cache.collections == 2  # no retry before another ttl
+    now[0] += 1.5
     assert (await cache.get())[:2] == ({"n": 3}, False)
     assert cache.collections == 3
 
@@ -416,20 +417,24 @@ async def test_it_serves_the_last_snapshot_while_the_next_is_collected() -> None
     cache = BoardCache(collect_next, lambda: 1.0, monotonic=lambda: now[0])
     first = await cache.get_body()
     assert first[:2] == (b'{"n":1}', False)
-    now[0] = 100.95  # in the last tenth of the ttl
+    now[0] = 100.95
     assert cache.fresh_body() == (b'{"n":1}', pytest.approx(0.95))
-    assert cache.collections == 2  # started by that request, which did not wait
-    now[0] = 101.5  # past the ttl, the refresh still running: no viewer waits
+    assert cache.collections == 1
+    now[0] = 101.5  # past the ttl: the fast path cannot answer, a request collects
+    assert cache.fresh_body() is None
+    waiting = asyncio.ensure_future(cache.get())
+    await asyncio.sleep(0)
+    assert cache.collections == 2
+    # Meanwhile every other viewer gets the last snapshot at once.
     assert (await cache.get())[:2] == ({"n": 1}, True)
     assert cache.fresh_body() == (b'{"n":1}', pytest.approx(1.5))
     gate.set()
-    await asyncio.sleep(0.01)
+    assert (await waiting)[:2] == ({"n": 2}, False)
     now[0] = 101.6
     snapshot, hit, age = await cache.get()
     assert (snapshot, hit) == ({"n": 2}, True)
-    assert age == pytest.approx(0.65)  # counted from when its collection started
-    # That one took 0.55 s: the next starts 2 x 0.55 s (at most half the ttl) ahead.
-    assert cache.collections == 3
+    assert age == pytest.approx(0.1)  # counted from when its collection started
+    assert cache.collections == 2
 
 
 async def test_it_shows_only_monitors_on_a_public_page_unless_told(db: TestDatabase) -> None:

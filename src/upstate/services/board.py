@@ -602,13 +602,12 @@ class BoardCache:
     """The newest snapshot, served `ttl()` seconds from when its collection started;
     concurrent misses share one collection.
 
-    Refresh ahead, stale while revalidate (as web/public/cache.py does for pages): a
-    request near the end of the TTL (its last tenth, or twice the last collection's
-    time) starts ONE collection in the background and is answered from the snapshot, as
-    is every request until that collection lands. So under traffic no viewer waits for
-    a burst and a snapshot is at most `ttl` old when the collection is short; with no
-    traffic a request past the TTL collects and waits. A failed collection keeps the
-    last snapshot for another `ttl` (then it is tried again).
+    At most one collection starts per `ttl` (specs/board.md): the first request past
+    the TTL starts it and waits for it; every other request meanwhile is answered from
+    the previous snapshot (stale while revalidate), so under traffic one request per
+    TTL waits for a burst and a snapshot is at most `ttl` + one collection old. A
+    failed collection keeps the last snapshot for another `ttl` (then it is tried
+    again).
 
     `get()` answers (snapshot, hit, age in seconds), `get_body()` the same with the
     snapshot encoded: a 1,000-monitor snapshot is ~170 KB of JSON, ~2-5 ms to encode,
@@ -625,7 +624,6 @@ class BoardCache:
     _body: bytes = b""  # _snapshot encoded
     _at: float = 0.0  # when the snapshot's collection started (what its data is as old as)
     _until: float = 0.0  # served without waiting until then
-    _took: float = 0.0  # how long the last collection took
     _pending: asyncio.Task[Snapshot] | None = field(default=None, repr=False)
 
     async def get(self) -> tuple[Snapshot, bool, float]:
@@ -653,12 +651,9 @@ class BoardCache:
         if self._snapshot is None:
             return None
         now = self.monotonic()
-        if now < self._until:
-            lead = min(self.ttl() / 2, max(self.ttl() / 10, 2 * self._took))
-            if self._pending is None and now >= self._until - lead:
-                self._start()
+        if now < self._until or self._pending is not None:
             return now - self._at
-        return now - self._at if self._pending is not None else None
+        return None
 
     def _start(self) -> asyncio.Task[Snapshot]:
         self.collections += 1
@@ -679,7 +674,6 @@ class BoardCache:
         finally:
             self._pending = None
         self._snapshot, self._body, self._at = snapshot, body, started
-        self._took = self.monotonic() - started
         self._until = started + self.ttl()
         return snapshot
 
