@@ -2,12 +2,13 @@
 
     .venv/bin/python bench/ingest.py [--rows 200000] [--batch 500] [--postgres-url URL]
 
-Each batch is one transaction: results.insert_many (Core executemany), then, in the
-second pass, rollups.apply on the same batch (hour and day upserts). 50 monitors x 2
-regions every 30 s, 10 % failures, so a batch of 500 touches ~200 rollup rows. Every
-pass starts on a fresh database built by the migrations: a file in a temporary folder,
-and a throw-away database on the PostgreSQL server of --postgres-url (default
-$UPSTATE_TEST_POSTGRES_URL; skipped when neither is given), dropped afterwards.
+Each batch is one transaction: results.insert_many (the driver's executemany, see
+store.results.DriverStatement), then, in the second pass, rollups.apply on the same
+batch (hour and day upserts). 50 monitors x 2 regions every 30 s, 10 % failures, so a
+batch of 500 touches ~200 rollup rows. Every pass starts on a fresh database built by
+the migrations: a file in a temporary folder, and a throw-away database on the
+PostgreSQL server of --postgres-url (default $UPSTATE_TEST_POSTGRES_URL; skipped when
+neither is given), dropped afterwards.
 Prints wall rows/s and the client's CPU µs per row. Not part of make test.
 """
 

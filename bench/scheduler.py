@@ -9,6 +9,9 @@ runs it: the heap scheduler, the lean HTTP probe, the verdict and the evaluator,
 batched result writer into a SQLite file (WAL) with rollups and states, and Prometheus
 metrics. Every monitor starts with a stored UP state, as after a restart, so the run
 measures the steady state (monitors without a state would all run at once at start).
+`--profile FILE` writes the measured window's cProfile (the event loop's thread) to
+FILE.<monitors> for `python -m pstats`; bench/profile_ingest.py profiles the same path
+after the probe without the network.
 
 Per size it prints: scheduling lag (start - due) p50/p99/max over the measured window,
 checks per CPU-second of the whole process (probing, evaluation, storage: the SQLite
@@ -154,9 +157,18 @@ async def _measure(args: argparse.Namespace) -> dict[str, object]:
     recording = True
     checks0 = engine.dispatcher.started
     written0 = engine.writer.written
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.sleep(args.seconds)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     checks = engine.dispatcher.started - checks0
     written = engine.writer.written - written0
     recording = False
@@ -212,6 +224,7 @@ def _run_worker(url: str, count: int, port: int, args: argparse.Namespace) -> di
         "--seconds", str(args.seconds), "--warmup", str(args.warmup),
         "--concurrency", str(args.concurrency),
         *([] if args.freeze else ["--no-freeze"]),
+        *(["--profile", f"{args.profile}.{count}"] if args.profile else []),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     out = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
@@ -232,6 +245,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     parser.add_argument("--no-freeze", dest="freeze", action="store_false", help="skip gc.freeze()")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile the measured window into FILE.<monitors> (pstats; inflates CPU figures)",
+    )
     args = parser.parse_args()
     if args.worker:
         _worker_main(args)

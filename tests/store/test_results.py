@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.fixtures.db import TestDatabase
@@ -10,7 +11,8 @@ from tests.store.helpers import NOW, add_monitor
 from upstate.domain.enums import ErrorKind, MonitorKind, Status
 from upstate.domain.observation import Observation, Phases, ProbeError
 from upstate.store import results
-from upstate.store.results import InvalidCursor, ResultRow
+from upstate.store.results import InvalidCursor, ResultRow, _utc_aware, _utc_text
+from upstate.store.types import UtcDateTime
 
 
 def result(monitor_id: int, seconds: float, region: str = "local", **changes: object) -> ResultRow:
@@ -149,3 +151,23 @@ async def test_it_finds_the_latest_result_of_each_region(session: AsyncSession) 
 
 async def test_it_accepts_an_empty_batch(session: AsyncSession) -> None:
     await results.insert_many(session, [])
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 2, tzinfo=UTC),
+        datetime(2026, 3, 2, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_bulk_writes_bind_times_exactly_as_core_does(at: datetime) -> None:
+    for dialect, fast in ((sqlite.dialect(), _utc_text), (postgresql.dialect(), _utc_aware)):
+        core = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+        assert core is not None
+        assert fast(at) == core(at)
+
+
+def test_bulk_writes_refuse_naive_times() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        _utc_text(datetime(2026, 1, 1))

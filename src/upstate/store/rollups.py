@@ -5,6 +5,12 @@ sums in Python, then adds them to the stored rows with one INSERT … ON CONFLIC
 UPDATE executemany: counters and histogram buckets add up in SQL, min and max compare.
 Call it in the same transaction as results.insert_many, so the two never disagree.
 
+The upsert runs at the driver level (results.DriverStatement): at 10,000 monitors every
+minute each flush holds one result per monitor, so nothing folds and every result is two
+42-column rows. Through Core executemany that cost ~48 µs of CPU per result on SQLite
+(~40 µs of it preparing parameters on the event loop's thread); now ~17 µs, most of it
+SQLite's own work in aiosqlite's thread.
+
 Buckets are UTC hours and days. Latency figures count only results that got an
 answer (no error_kind): a timeout's duration is the timeout, not a latency.
 """
@@ -16,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
@@ -23,8 +30,8 @@ from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from upstate.domain import latency
 from upstate.domain.enums import Status
 from upstate.store._sql import upsert_insert
-from upstate.store.db import Db, dialect_name
-from upstate.store.results import ResultRow
+from upstate.store.db import Db
+from upstate.store.results import DriverStatement, ResultRow
 from upstate.store.tables import HISTOGRAM_COLUMNS, rollups
 
 _COUNTERS = ("count", "up", "degraded", "down", "latency_count", "latency_sum")
@@ -88,20 +95,31 @@ async def apply(db: Db, rows: Sequence[ResultRow]) -> None:
     if not hours:
         return
     days: dict[tuple[int, str, int], _Sums] = {}
+    shared: set[tuple[int, str, int]] = set()  # days whose sums are still one hour's object
     for (monitor_id, region, hour), entry in hours.items():
         day_key = (monitor_id, region, hour // 24)
         day = days.get(day_key)
-        if day is None:
-            day = days[day_key] = _Sums()
+        if day is None:  # the usual case: one result per monitor per batch
+            days[day_key] = entry
+            shared.add(day_key)
+            continue
+        if day_key in shared:
+            shared.discard(day_key)
+            day = days[day_key] = _Sums.copy_of(day)
         day.merge(entry)
-    params = [
-        sums.params(monitor_id, region, period.value, _epoch(count * step))
-        for period, step, buckets in ((Period.HOUR, 3600, hours), (Period.DAY, 86_400, days))
-        for (monitor_id, region, count), sums in buckets.items()
-    ]
+    starts: dict[int, datetime] = {}  # a batch's rows share a few bucket starts
+    values = []
+    for period, step, buckets in ((Period.HOUR, 3600, hours), (Period.DAY, 86_400, days)):
+        name = period.value
+        for (monitor_id, region, count), sums in buckets.items():
+            seconds = count * step
+            start = starts.get(seconds)
+            if start is None:
+                start = starts[seconds] = _epoch(seconds)
+            values.append(sums.values(monitor_id, region, name, start))
     # One lock order for every writer, so concurrent batches cannot deadlock.
-    params.sort(key=lambda p: (p["monitor_id"], p["region"], p["period"], p["bucket_start"]))
-    await db.execute(_upsert(dialect_name(db)), params)
+    values.sort(key=_LOCK_ORDER)
+    await _UPSERT.executemany(db, values)
 
 
 async def window(
@@ -191,6 +209,12 @@ class _Sums:
         if self.lat_max is None or duration_ms > self.lat_max:
             self.lat_max = duration_ms
 
+    @classmethod
+    def copy_of(cls, other: _Sums) -> _Sums:
+        sums = cls()
+        sums.merge(other)
+        return sums
+
     def merge(self, other: _Sums) -> None:
         self.count += other.count
         self.up += other.up
@@ -205,23 +229,23 @@ class _Sums:
         if other.lat_max is not None and (self.lat_max is None or other.lat_max > self.lat_max):
             self.lat_max = other.lat_max
 
-    def params(self, monitor_id: int, region: str, period: str, start: datetime) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "monitor_id": monitor_id,
-            "region": region,
-            "period": period,
-            "bucket_start": start,
-            "count": self.count,
-            "up": self.up,
-            "degraded": self.degraded,
-            "down": self.down,
-            "latency_count": self.lat_count,
-            "latency_min": self.lat_min,
-            "latency_sum": self.lat_sum,
-            "latency_max": self.lat_max,
-        }
-        params.update(zip(HISTOGRAM_COLUMNS, self.histogram, strict=True))
-        return params
+    def values(self, monitor_id: int, region: str, period: str, start: datetime) -> list[Any]:
+        """The upsert's parameters, in the rollups table's column order (see _UPSERT)."""
+        return [
+            monitor_id,
+            region,
+            period,
+            start,
+            self.count,
+            self.up,
+            self.degraded,
+            self.down,
+            self.lat_count,
+            self.lat_min,
+            self.lat_sum,
+            self.lat_max,
+            *self.histogram,
+        ]
 
 
 def _epoch(seconds: int) -> datetime:
@@ -247,6 +271,10 @@ def _upsert(dialect: str) -> Any:
         index_elements=[stored.monitor_id, stored.region, stored.period, stored.bucket_start],
         set_=assignments,
     )
+
+
+_UPSERT = DriverStatement(rollups, _upsert, [column.name for column in rollups.c])
+_LOCK_ORDER = itemgetter(0, 1, 2, 3)  # monitor, region, period, bucket start
 
 
 def _window_clause(since: datetime, until: datetime) -> ColumnElement[bool]:

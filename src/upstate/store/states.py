@@ -16,7 +16,8 @@ from sqlalchemy.engine import RowMapping
 
 from upstate.domain.enums import Status
 from upstate.store._sql import upsert_insert
-from upstate.store.db import Db, dialect_name
+from upstate.store.db import Db
+from upstate.store.results import DriverStatement
 from upstate.store.tables import monitor_state
 
 
@@ -43,20 +44,17 @@ async def list_states(db: Db) -> dict[int, StateRecord]:
 
 
 _COLUMNS = ("status", "since", "last_checked_at", "state", "updated_at")
-_UPSERTS: dict[str, Any] = {}  # dialect name -> the upsert statement, built once
 
 
-def _upsert(db: Db) -> Any:
-    name = dialect_name(db)
-    statement = _UPSERTS.get(name)
-    if statement is None:
-        insert = upsert_insert(db, monitor_state)
-        statement = insert.on_conflict_do_update(
-            index_elements=[monitor_state.c.monitor_id],
-            set_={column: insert.excluded[column] for column in _COLUMNS},
-        )
-        _UPSERTS[name] = statement
-    return statement
+def _upsert(dialect: str) -> Any:
+    insert = upsert_insert(dialect, monitor_state)
+    return insert.on_conflict_do_update(
+        index_elements=[monitor_state.c.monitor_id],
+        set_={column: insert.excluded[column] for column in _COLUMNS},
+    )
+
+
+_UPSERT = DriverStatement(monitor_state, _upsert, ("monitor_id", *_COLUMNS))
 
 
 async def put_state(db: Db, record: StateRecord) -> None:
@@ -67,24 +65,25 @@ async def put_state(db: Db, record: StateRecord) -> None:
 async def put_many(db: Db, records: Iterable[StateRecord]) -> None:
     """Insert or replace many states in one executemany; the last record per monitor wins.
 
-    One statement built once per dialect: rebuilding the upsert per state cost about
-    1 ms of CPU each, most of the result writer's time at 10,000 monitors.
+    One statement compiled once per dialect and run at the driver level (see
+    results.DriverStatement): rebuilding the upsert per state cost about 1 ms of CPU
+    each, most of the result writer's time at 10,000 monitors.
     """
     latest = {record.monitor_id: record for record in records}
-    if not latest:
-        return
-    params = [
-        {
-            "monitor_id": record.monitor_id,
-            "status": record.status.value,
-            "since": record.since,
-            "last_checked_at": record.last_checked_at,
-            "state": dict(record.state),
-            "updated_at": record.updated_at,
-        }
-        for record in latest.values()
-    ]
-    await db.execute(_upsert(db), params)
+    await _UPSERT.executemany(
+        db,
+        [
+            [
+                record.monitor_id,
+                str(record.status),  # StrEnum: its value, faster than `.value`
+                record.since,
+                record.last_checked_at,
+                dict(record.state),
+                record.updated_at,
+            ]
+            for record in latest.values()
+        ],
+    )
 
 
 def _record(row: RowMapping) -> StateRecord:
