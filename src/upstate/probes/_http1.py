@@ -60,8 +60,10 @@ class Target:
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=16_384)  # monitors probe the same URL each time: parse it once
 def parse_target(url: str) -> Target:
-    """Raises ValueError for anything that is not an absolute http(s) URL with a host."""
+    """Raises ValueError for anything that is not an absolute http(s) URL with a host.
+    Targets are frozen, so the cached one is shared safely."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
