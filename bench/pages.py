@@ -23,7 +23,7 @@ Each route is loaded for `--seconds`: the page HTML `/s/bench`, its Statuspage
   10 s (its default, 2 s, would drop the slowest answers from the latency figures).
 - **Scheduling lag during the run**: /metrics is read before and after, and the p99 is
   taken from the difference of the `upstate_scheduler_lag_seconds` histogram. It is the
-  upper bound of the bucket the p99 falls in (buckets 1, 2.5, 5, 10, 25, 50, 100 ms …),
+  upper bound of the bucket the p99 falls in (buckets 1, 2.5, 5, 10, 20, 30, 40, 50, 100 ms …),
   not an exact figure. Checks run in the window (`upstate_checks`) against those due.
 - **Freshness**: monitor `flip` (in the first component, every 1 s, failure threshold 1)
   targets an nginx location that answers 503 while a file exists. A third into the run

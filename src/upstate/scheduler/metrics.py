@@ -24,7 +24,8 @@ from upstate.domain.enums import MonitorKind, Status
 _STATUSES = tuple(status.value for status in Status)
 _UP_LIKE = (Status.UP, Status.DEGRADED)
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Fine around 20-50 ms: the scheduler's goal is a lag p99 under 50 ms.
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 Statuses = Callable[[], Iterable[tuple[str, Status]]]
