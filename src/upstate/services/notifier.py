@@ -23,7 +23,7 @@ each followed by "/<target>".
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -37,6 +37,7 @@ from upstate.domain.enums import MonitorKind, Status
 from upstate.domain.incidents import (
     AutoAction,
     AutoDecision,
+    AutoIncidents,
     ComponentRef,
     Incident,
     apply_decision,
@@ -232,7 +233,9 @@ class Notifier:
         config = self.config
         facts = self._facts(record)
         state = states.get(record.key)
-        statuses = {key: s.status for key, s in states.items()}
+        # Only the parents' statuses matter here: a mass outage brings a thousand changes
+        # in one flush, and each must not walk every monitor.
+        statuses = {p: states[p].status for p in facts.depends_on if p in states}
         change = StatusChange(row.previous, row.status, row.at, row.reason, row.flapping)
         alerts = route(
             change,
@@ -318,17 +321,35 @@ class Notifier:
         now: datetime,
     ) -> list[Incident]:
         config = self.config
+        mode = auto_mode(config.auto_modes.get(record.key, ()))
+        if mode is AutoIncidents.OFF and not any(record.key in i.monitors for i in open_auto):
+            return open_auto  # no page opens incidents for it, and it is in none
+        facts = self._facts(record)
         change = StatusChange(row.previous, row.status, row.at, row.reason, row.flapping)
+        relevant = self._relevant(record.key, facts, open_auto)
         decision = decide(
             record.key,
             change,
             incidents=open_auto,
-            monitors={**config.facts, record.key: self._facts(record)},
+            monitors=_With(config.facts, record.key, facts),
             components=config.components,
-            states=states,
-            mode=auto_mode(config.auto_modes.get(record.key, ())),
+            states={key: states[key] for key in relevant if key in states},
+            mode=mode,
         )
         return await self._apply(session, decision, open_auto, record.key, now)
+
+    def _relevant(self, key: str, facts: MonitorFacts, open_auto: Sequence[Incident]) -> set[str]:
+        """The monitors whose state a decision about `key` can read: it, its parents, the
+        members of the open automatic incidents, and everything backing their components."""
+        config = self.config
+        members = {key, *facts.depends_on}
+        for incident in open_auto:
+            members.update(incident.monitors)
+        relevant = set(members)
+        for member in members:
+            for ref in config.components.get(member, ()):
+                relevant.update(config.backers.get(ref.code, ()))
+        return relevant
 
     async def _apply(
         self,
@@ -491,3 +512,21 @@ async def _queue(
         event = replace(template, idempotency_key=key)
         rows.append(NewNotification(key, target, template.kind.value, event.to_dict()))
     await outbox.add_many(session, rows, now)
+
+
+class _With(Mapping[str, MonitorFacts]):
+    """`base` with one more entry, without copying it (a monitor created through the
+    API is not in the config's facts)."""
+
+    def __init__(self, base: Mapping[str, MonitorFacts], key: str, value: MonitorFacts) -> None:
+        self._base, self._key, self._value = base, key, value
+
+    def __getitem__(self, key: str) -> MonitorFacts:
+        return self._value if key == self._key else self._base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield self._key
+        yield from (key for key in self._base if key != self._key)
+
+    def __len__(self) -> int:
+        return len(self._base) + (self._key not in self._base)
