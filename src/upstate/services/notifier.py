@@ -460,7 +460,9 @@ class Notifier:
         states = self._states()
         memory = await notice_store.get_many(session)
         down = [key for key, s in states.items() if s.status is Status.DOWN]
-        records = await monitor_store.get_many(session, ids=memory, keys=down)
+        # Only monitors down now, or last said to be in trouble, can owe anything.
+        said_wrong = [m for m, notice in memory.items() if notice.kind in _WRONG]
+        records = await monitor_store.get_many(session, ids=said_wrong, keys=down)
         statuses = {key: s.status for key, s in states.items()}
         for record in records:
             state = states.get(record.key)
