@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
 
 from tests.fixtures.db import TestDatabase
 from tests.services.test_maintenance import FILE
@@ -11,6 +15,7 @@ from tests.store.helpers import add_monitor
 from tests.web.conftest import Clock
 from upstate.config.loader import load_config_text
 from upstate.services import maintenance
+from upstate.store.tables import maintenance as maintenance_table
 
 WINDOW: dict[str, Any] = {
     "title": "Database upgrade",
@@ -110,3 +115,26 @@ async def test_config_windows_are_read_only(
         assert answer.status_code == 409
         assert "upstate.yaml; edit the file instead" in answer.json()["error"]["message"]
     assert (await client.get(path)).json()["title"] == "Upgrade"
+
+
+async def test_each_write_tells_the_maintenance_loop_after_its_commit(
+    app: FastAPI, client: httpx.AsyncClient, db: TestDatabase
+) -> None:
+    seen: list[int] = []
+
+    def changed() -> None:  # what the loop would re-read: the committed windows
+        async def count() -> None:
+            async with db.sessions() as session:
+                seen.append(len((await session.execute(select(maintenance_table))).all()))
+
+        tasks.append(asyncio.ensure_future(count()))
+
+    tasks: list[asyncio.Task[None]] = []
+    app.state.upstate = replace(app.state.upstate, maintenance_changed=changed)
+    window = await create(client, WINDOW)
+    path = f"/api/v1/maintenance/{window['id']}"
+    assert (await client.patch(path, json={"duration": "2h"})).status_code == 200
+    assert (await client.delete(path)).status_code == 204
+    assert (await client.get(path)).status_code == 404  # reads tell nobody
+    await asyncio.gather(*tasks)
+    assert seen == [1, 1, 0]

@@ -250,6 +250,7 @@ async def serve(settings: Settings, config_path: str | None) -> int:
         secrets=box,
         live=live,
         notifier=notifier,
+        on_maintenance_change=maintenance.reload,
     )
     app.state.board_cache = board
     server = _Server(

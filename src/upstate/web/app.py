@@ -38,6 +38,7 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     live: LiveConfig | None = None,
     notifier: Notifier | None = None,
+    on_maintenance_change: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The ASGI app. `secrets` is the box the engine decrypts with (loaded from settings
     when not given); `config_path` names the file in "edit the file instead" answers.
@@ -62,6 +63,7 @@ def create_app(
         config_name=Path(config_path).name if config_path else "the config file",
         live=live if live is not None else LiveConfig(),
         notifier=notifier if notifier is not None else Notifier(NotifyConfig(), states=dict),
+        maintenance_changed=on_maintenance_change or (lambda: None),
     )
     errors.install(app)
     app.include_router(api.router)

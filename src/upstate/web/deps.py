@@ -42,6 +42,8 @@ class AppState:
     config_name: str  # how a Conflict names the config file
     live: LiveConfig  # the config now: status pages, board, channels (read, never keep)
     notifier: Notifier  # queues notifications in a route's transaction; wakes delivery
+    # Told after a maintenance window was written (the maintenance loop re-reads them).
+    maintenance_changed: Callable[[], None] = lambda: None
 
 
 def app_state(request: Request) -> AppState:

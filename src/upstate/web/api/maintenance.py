@@ -55,9 +55,12 @@ async def list_windows(session: ReadSession, now: Now) -> MaintenanceList:
 
 
 @router.post("/maintenance", status_code=201)
-async def create_window(body: WindowBody, session: WriteSession, now: Now) -> MaintenanceView:
+async def create_window(
+    body: WindowBody, session: WriteSession, state: State, now: Now
+) -> MaintenanceView:
     view = await maintenance.create(session, body, now)
     await session.commit()
+    state.maintenance_changed()
     return view
 
 
@@ -72,6 +75,7 @@ async def patch_window(
 ) -> MaintenanceView:
     view = await maintenance.patch(session, window_id, body, now, config_name=state.config_name)
     await session.commit()
+    state.maintenance_changed()
     return view
 
 
@@ -79,4 +83,5 @@ async def patch_window(
 async def delete_window(window_id: str, session: WriteSession, state: State) -> Response:
     await maintenance.delete(session, window_id, config_name=state.config_name)
     await session.commit()
+    state.maintenance_changed()
     return Response(status_code=204)
