@@ -10,6 +10,7 @@ from tests.notify.samples import incident_event, maintenance_event, monitor_even
 from tests.targets.http import Response
 from tests.targets.receivers import PAGERDUTY_ROUTING_KEY, PagerDutyFake
 from tests.targets.tcp import free_port
+from upstate.config.notifications import PagerDutyChannel
 from upstate.notify import pagerduty as channel
 from upstate.notify.base import NotifyContext
 from upstate.notify.delivery import Outcome
@@ -162,3 +163,16 @@ def test_it_derives_one_action_for_every_kind_of_event() -> None:
     closed = incident_event(EventKind.INCIDENT_UPDATED, status="postmortem")
     assert channel.action(closed) == "resolve"
     assert channel.action(maintenance_event(EventKind.MAINTENANCE_COMPLETED)) is None
+
+
+async def test_an_eu_account_is_paged_on_the_eu_host(
+    make_ctx: MakeCtx, pagerduty_fake: MakeFake
+) -> None:
+    us, eu = pagerduty_fake(), pagerduty_fake()
+    ctx = make_ctx(pagerduty_url=us.base_url, pagerduty_eu_url=eu.base_url)
+    pager = PagerDutyChannel.model_validate(
+        {"key": "pager", "routing_key": PAGERDUTY_ROUTING_KEY, "region": "eu"}
+    )
+    delivery = await channel.send(pager, monitor_event(EventKind.MONITOR_DOWN), ctx)
+    assert delivery.outcome is Outcome.OK
+    assert (len(us.events), len(eu.events)) == (0, 1)

@@ -78,6 +78,7 @@ class PagerDutyChannel(ChannelBase):
     what: ClassVar[str] = "pagerduty channels"
     kind: Literal["pagerduty"] = "pagerduty"
     routing_key: Secret
+    region: Literal["us", "eu"] = "us"  # the account's service region (its Events API host)
 
 
 class WebhookChannel(ChannelBase):

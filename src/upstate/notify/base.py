@@ -29,7 +29,8 @@ from upstate.notify.smtp_url import SmtpServer, parse_smtp_url
 USER_AGENT = f"Upstate/{__version__}"
 DEFAULT_TIMEOUT = 10.0  # seconds for one whole send over HTTP or SMTP
 APPRISE_TIMEOUT = 30.0  # Apprise may make several requests (an upload, then a post)
-PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com"  # EU accounts: events.eu.pagerduty.com
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com"
+PAGERDUTY_EU_EVENTS_URL = "https://events.eu.pagerduty.com"  # channels with region: eu
 
 
 def utc_now() -> datetime:
@@ -57,6 +58,7 @@ class NotifyContext:
     smtp_tls_context: ssl.SSLContext | None = None  # None: the system's trust store
     base_url: str | None = None  # the public URL of Upstate, for links in messages
     pagerduty_url: str = PAGERDUTY_EVENTS_URL
+    pagerduty_eu_url: str = PAGERDUTY_EU_EVENTS_URL
     timeout: float = DEFAULT_TIMEOUT
     apprise_timeout: float = APPRISE_TIMEOUT
     user_agent: str = USER_AGENT

@@ -104,14 +104,16 @@ async def send(channel: PagerDutyChannel, event: Event, ctx: NotifyContext) -> D
     if what is None:
         return Delivery.skipped(f"PagerDuty is not paged for {event.kind.value}")
     if what == "trigger":
-        delivery = await _enqueue(ctx, trigger_body(routing_key, event, ctx), routing_key)
+        delivery = await _enqueue(ctx, channel, trigger_body(routing_key, event, ctx))
         if event.kind is not EventKind.TEST or not delivery.done:
             return delivery
-    return await _enqueue(ctx, resolve_body(routing_key, event), routing_key)
+    return await _enqueue(ctx, channel, resolve_body(routing_key, event))
 
 
-async def _enqueue(ctx: NotifyContext, body: dict[str, Any], routing_key: str) -> Delivery:
-    url = ctx.pagerduty_url.rstrip("/") + "/v2/enqueue"
+async def _enqueue(ctx: NotifyContext, channel: PagerDutyChannel, body: dict[str, Any]) -> Delivery:
+    routing_key = channel.routing_key.get_secret_value()
+    base = ctx.pagerduty_eu_url if channel.region == "eu" else ctx.pagerduty_url
+    url = base.rstrip("/") + "/v2/enqueue"
     headers = {"Content-Type": "application/json"}
     reply = await post(ctx, url, json.dumps(body).encode(), headers, (routing_key,))
     delivery = reply.delivery
