@@ -87,6 +87,10 @@ def test_it_shows_a_day_on_keyboard_focus(open_page: Any) -> None:
     assert "100%" in tip.inner_text()  # today, a quiet day
     for _ in range(20):  # back to 22 Feb, the failover: two hours down
         page.keyboard.press("ArrowLeft")
+    # The script moves the tip on its next frame: wait for it rather than race it.
+    page.wait_for_function(
+        "document.querySelector('.tip').innerText.includes('22 Feb 2026')", timeout=5000
+    )
     text = tip.inner_text()
     assert "22 Feb 2026" in text
     assert "2 h 0 min down" in text

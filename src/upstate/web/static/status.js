@@ -19,10 +19,23 @@
     document.querySelectorAll("[data-live]").forEach(function (old) {
       var fresh = doc.querySelector('[data-live="' + old.getAttribute("data-live") + '"]');
       if (fresh && fresh.innerHTML !== old.innerHTML) {
-        var focusedBar = document.activeElement && old.contains(document.activeElement);
+        // A reader moving along a row of day bars keeps their place: the same row (by its
+        // component's id) and the same day get focus and the tip back after the swap.
+        var active = document.activeElement;
+        var held = active && old.contains(active) && active.classList.contains("bars");
+        var owner = held && active.closest("[id]"), ownerId = owner ? owner.id : null;
+        var day = held ? visible(active).indexOf(active.querySelector("i.on")) : -1;
         old.innerHTML = fresh.innerHTML;
         changed = true;
-        if (focusedBar) old.querySelector(".bars") && old.querySelector(".bars").focus();
+        if (held) {
+          var home = ownerId && document.getElementById(ownerId);
+          var bar = (home || old).querySelector(".bars");
+          if (bar) {
+            bar.focus();
+            var days = visible(bar);
+            if (day >= 0 && days[day]) show(bar, days[day]);
+          }
+        }
       }
     });
     if (changed) document.documentElement.setAttribute("data-updated", String(Date.now()));
