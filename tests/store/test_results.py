@@ -11,7 +11,8 @@ from tests.store.helpers import NOW, add_monitor
 from upstate.domain.enums import ErrorKind, MonitorKind, Status
 from upstate.domain.observation import Observation, Phases, ProbeError
 from upstate.store import results
-from upstate.store.results import InvalidCursor, ResultRow, _utc_aware, _utc_text
+from upstate.store._sql import utc_aware, utc_text
+from upstate.store.results import InvalidCursor, ResultRow
 from upstate.store.types import UtcDateTime
 
 
@@ -162,7 +163,7 @@ async def test_it_accepts_an_empty_batch(session: AsyncSession) -> None:
     ],
 )
 def test_bulk_writes_bind_times_exactly_as_core_does(at: datetime) -> None:
-    for dialect, fast in ((sqlite.dialect(), _utc_text), (postgresql.dialect(), _utc_aware)):
+    for dialect, fast in ((sqlite.dialect(), utc_text), (postgresql.dialect(), utc_aware)):
         core = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
         assert core is not None
         assert fast(at) == core(at)
@@ -170,4 +171,4 @@ def test_bulk_writes_bind_times_exactly_as_core_does(at: datetime) -> None:
 
 def test_bulk_writes_refuse_naive_times() -> None:
     with pytest.raises(ValueError, match="naive"):
-        _utc_text(datetime(2026, 1, 1))
+        utc_text(datetime(2026, 1, 1))

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from upstate.store.db import Db
-from upstate.store.results import ResultRow, _row
+from upstate.store.results import ResultRow, row_of
 from upstate.store.tables import monitors, results
 
 CHUNK = 500  # monitor ids per statement: far below every driver's parameter limit
@@ -42,5 +42,5 @@ async def latest_many(
         ids = select(newest.correlate(monitors).scalar_subquery()).where(monitors.c.id.in_(chunk))
         query = select(results).where(results.c.id.in_(ids))
         for row in (await db.execute(query)).mappings():
-            latest[row["monitor_id"]] = _row(row)
+            latest[row["monitor_id"]] = row_of(row)
     return latest

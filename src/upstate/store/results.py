@@ -1,7 +1,7 @@
 """Raw check results: one row per probe run per region, written in batches.
 
 Writes go through the driver's executemany with a statement compiled once per dialect
-(DriverStatement, below: about half the CPU per row of Core executemany, which is itself
+(store._sql.DriverStatement: about half the CPU per row of Core executemany, which is itself
 10-40x faster than ORM objects, PERFORMANCE.md); reads page newest first with a keyset
 cursor on (started_at, id), so a page never repeats or skips rows because newer results
 arrived meanwhile.
@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, or_, select
-from sqlalchemy.engine import Dialect, RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, insert, or_, select
+from sqlalchemy.engine import RowMapping
 
 from upstate.domain.enums import ErrorKind, Status
 from upstate.domain.observation import Observation
-from upstate.store._sql import truncate
+from upstate.store._sql import DriverStatement, truncate
 from upstate.store.db import Db
 from upstate.store.tables import ERROR_MESSAGE_LENGTH, results
-from upstate.store.types import UtcDateTime
 
 MAX_PAGE = 1000
 
@@ -85,96 +83,6 @@ class ResultPage:
     next_cursor: str | None  # None on the last page
 
 
-class DriverStatement:
-    """An INSERT (or upsert) compiled once per dialect, run with the driver's executemany.
-
-    Core executemany prepares each row through the compiled statement: a dict per row,
-    then every column's key looked up and its bind processor called, ~1 µs per column
-    per row on this project's machine, which made 42-column rollup rows the result
-    writer's largest cost. Here the SQL is compiled once; rows are plain lists in the
-    table's column order (checked against the compiled statement); only the columns
-    whose type converts values on this dialect (datetimes, JSON, SQLite's floats) go
-    through SQLAlchemy's own bind processors, so what is stored is exactly what Core
-    would have stored. UtcDateTime is the exception: its processor chain (three Python
-    calls, ~3 µs a value) is replaced by `_utc_text` / `_utc_aware`, which store the same
-    values (the tests compare them). Errors still arrive as SQLAlchemy's DBAPIError
-    subclasses.
-    """
-
-    def __init__(self, table: Table, build: Callable[[str], Any], columns: Sequence[str]) -> None:
-        """`build(dialect_name)` makes the statement; `columns` are its parameters in order."""
-        self._table = table
-        self._build = build
-        self.columns = tuple(columns)
-        self._compiled: dict[str, tuple[str, tuple[_Converter, ...]]] = {}
-
-    def _for(self, dialect: Dialect) -> tuple[str, tuple[_Converter, ...]]:
-        found = self._compiled.get(dialect.name)
-        if found is None:
-            compiled = self._build(dialect.name).compile(
-                dialect=dialect, column_keys=list(self.columns)
-            )
-            if tuple(compiled.positiontup or ()) != self.columns:
-                raise RuntimeError(f"{self._table.name}: parameters {compiled.positiontup}")
-            converters = tuple(
-                converter
-                for index, name in enumerate(self.columns)
-                if (converter := _converter(self._table, index, name, dialect)) is not None
-            )
-            found = self._compiled[dialect.name] = (str(compiled), converters)
-        return found
-
-    async def executemany(self, db: Db, rows: list[list[Any]]) -> None:
-        """Run the statement once per row (each a list in `columns` order, converted in place)."""
-        if not rows:
-            return
-        connection = db if isinstance(db, AsyncConnection) else await db.connection()
-        sql, converters = self._for(connection.dialect)
-        for index, convert, repeats in converters:
-            if repeats:  # a batch's rows share a few times (its bucket starts, its `now`)
-                done: dict[Any, Any] = {}
-                for row in rows:
-                    value = row[index]
-                    converted = done.get(value)
-                    if converted is None:
-                        converted = done[value] = convert(value)
-                    row[index] = converted
-            else:
-                for row in rows:
-                    row[index] = convert(row[index])
-        await connection.exec_driver_sql(sql, list(map(tuple, rows)))
-
-
-# A column's place in the row, its bind processor, and whether its values are hashable
-# and often repeat within a batch (then each distinct value is converted once).
-_Converter = tuple[int, Callable[[Any], Any], bool]
-
-
-def _converter(table: Table, index: int, name: str, dialect: Dialect) -> _Converter | None:
-    column_type = table.c[name].type
-    if isinstance(column_type, UtcDateTime):
-        return index, _utc_text if dialect.name == "sqlite" else _utc_aware, True
-    processor = column_type.dialect_impl(dialect).bind_processor(dialect)
-    return None if processor is None else (index, processor, False)
-
-
-def _utc_aware(value: datetime | None) -> datetime | None:
-    """UtcDateTime's bind value on PostgreSQL: aware, in UTC; a naive datetime is a bug."""
-    if value is None or value.tzinfo is UTC:
-        return value
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: Upstate stores timezone-aware UTC")
-    return value.astimezone(UTC)
-
-
-def _utc_text(value: datetime | None) -> str | None:
-    """UtcDateTime's bind value on SQLite: naive UTC in SQLAlchemy's fixed-width text."""
-    value = _utc_aware(value)
-    if value is None:
-        return None
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
 _INSERT = DriverStatement(
     results, lambda _dialect: insert(results), [c.name for c in results.c if c.name != "id"]
 )
@@ -213,7 +121,7 @@ async def page(
             )
         )
     query = query.order_by(results.c.started_at.desc(), results.c.id.desc()).limit(limit + 1)
-    items = [_row(row) for row in (await db.execute(query)).mappings()]
+    items = [row_of(row) for row in (await db.execute(query)).mappings()]
     if len(items) <= limit:
         return ResultPage(items, None)
     items = items[:limit]
@@ -236,7 +144,7 @@ async def latest_per_region(
         )
         row = (await db.execute(query)).mappings().first()
         if row is not None:
-            latest[region] = _row(row)
+            latest[region] = row_of(row)
     return latest
 
 
@@ -277,7 +185,8 @@ def _values(row: ResultRow) -> list[Any]:
     ]
 
 
-def _row(row: RowMapping) -> ResultRow:
+def row_of(row: RowMapping) -> ResultRow:
+    """A stored results row as a ResultRow (also for store/latest.py)."""
     return ResultRow(
         id=row["id"],
         monitor_id=row["monitor_id"],

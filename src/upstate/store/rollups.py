@@ -5,7 +5,7 @@ sums in Python, then adds them to the stored rows with one INSERT … ON CONFLIC
 UPDATE executemany: counters and histogram buckets add up in SQL, min and max compare.
 Call it in the same transaction as results.insert_many, so the two never disagree.
 
-The upsert runs at the driver level (results.DriverStatement): at 10,000 monitors every
+The upsert runs at the driver level (store._sql.DriverStatement): at 10,000 monitors every
 minute each flush holds one result per monitor, so nothing folds and every result is two
 42-column rows. Through Core executemany that cost ~48 µs of CPU per result on SQLite
 (~40 µs of it preparing parameters on the event loop's thread); now ~17 µs, most of it
@@ -29,9 +29,9 @@ from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 
 from upstate.domain import latency
 from upstate.domain.enums import Status
-from upstate.store._sql import upsert_insert
+from upstate.store._sql import DriverStatement, upsert_insert
 from upstate.store.db import Db
-from upstate.store.results import DriverStatement, ResultRow
+from upstate.store.results import ResultRow
 from upstate.store.tables import HISTOGRAM_COLUMNS, rollups
 
 _COUNTERS = ("count", "up", "degraded", "down", "latency_count", "latency_sum")

@@ -15,9 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
 
 from upstate.domain.enums import Status
-from upstate.store._sql import upsert_insert
+from upstate.store._sql import DriverStatement, upsert_insert
 from upstate.store.db import Db
-from upstate.store.results import DriverStatement
 from upstate.store.tables import monitor_state
 
 
@@ -66,7 +65,7 @@ async def put_many(db: Db, records: Iterable[StateRecord]) -> None:
     """Insert or replace many states in one executemany; the last record per monitor wins.
 
     One statement compiled once per dialect and run at the driver level (see
-    results.DriverStatement): rebuilding the upsert per state cost about 1 ms of CPU
+    _sql.DriverStatement): rebuilding the upsert per state cost about 1 ms of CPU
     each, most of the result writer's time at 10,000 monitors.
     """
     latest = {record.monitor_id: record for record in records}
