@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import config_text
 from tests.e2e.serve import Serve, Switch
 from tests.targets.http import HttpTarget, Request, Response
 
@@ -55,29 +56,16 @@ class Receiver:
 
 
 def _config(switch: Switch, receiver: Receiver) -> str:
-    return f"""
-defaults:
-  interval: 1s
-  timeout: 900ms
-  failure_threshold: 1
-  success_threshold: 1
-monitors:
-  - key: web
-    kind: http
-    url: {switch.url}
-    conditions: ["[STATUS] == 200"]
-notifications:
+    return config_text(
+        switch,
+        f"""notifications:
   channels:
     - key: hook
       kind: webhook
       url: {receiver.url}
       secret: {SECRET}
-"""
-
-
-@pytest.fixture
-def switch(http_target: HttpTarget) -> Switch:
-    return Switch(http_target)
+""",
+    )
 
 
 @pytest.fixture

@@ -13,31 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.e2e.conftest import config_text
 from tests.e2e.proxy import TcpProxy
 from tests.e2e.serve import Serve, Switch
-from tests.targets.http import HttpTarget
 
 pytestmark = pytest.mark.slow
-
-
-def config_text(switch: Switch, extra: str = "") -> str:
-    return f"""
-defaults:
-  interval: 1s
-  timeout: 900ms
-  failure_threshold: 1
-  success_threshold: 1
-monitors:
-  - key: web
-    kind: http
-    url: {switch.url}
-    conditions: ["[STATUS] == 200"]
-{extra}"""
-
-
-@pytest.fixture
-def switch(http_target: HttpTarget) -> Switch:
-    return Switch(http_target)
 
 
 @pytest.fixture
