@@ -55,21 +55,11 @@ class Nginx:
     process: subprocess.Popen[bytes]
 
 
-@contextlib.contextmanager
-def nginx(core: int = 0) -> Iterator[Nginx]:
-    """nginx on loopback, one worker pinned to `core`, answering 200 "ok" over HTTP and HTTPS."""
-    import trustme
-
-    require(NGINX)
-    with tempfile.TemporaryDirectory(prefix="upstate-bench-") as tmp:
-        root = Path(tmp)
-        ca = trustme.CA()
-        cert = ca.issue_cert("localhost", "127.0.0.1")
-        cert.private_key_and_cert_chain_pem.write_to_path(str(root / "server.pem"))
-        ca.cert_pem.write_to_path(str(root / "ca.pem"))
-        http_port, https_port = free_port(), free_port()
-        (root / "nginx.conf").write_text(
-            f"""
+def run_nginx(root: Path, core: int, http_block: str) -> subprocess.Popen[bytes]:
+    """nginx with one worker pinned to `core`, its files in `root`, no access log and no
+    keep-alive (every probe a fresh connection); `http_block` holds the servers."""
+    (root / "nginx.conf").write_text(
+        f"""
 worker_processes 1;
 daemon off;
 pid {root}/nginx.pid;
@@ -83,7 +73,33 @@ http {{
     uwsgi_temp_path {root};
     scgi_temp_path {root};
     keepalive_timeout 0;
-    ssl_session_cache off;
+{http_block}}}
+"""
+    )
+    return subprocess.Popen(
+        ["taskset", "-c", str(core), NGINX, "-c", str(root / "nginx.conf"), "-p", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@contextlib.contextmanager
+def nginx(core: int = 0) -> Iterator[Nginx]:
+    """nginx on loopback, one worker pinned to `core`, answering 200 "ok" over HTTP and HTTPS."""
+    import trustme
+
+    require(NGINX)
+    with tempfile.TemporaryDirectory(prefix="upstate-bench-") as tmp:
+        root = Path(tmp)
+        ca = trustme.CA()
+        cert = ca.issue_cert("localhost", "127.0.0.1")
+        cert.private_key_and_cert_chain_pem.write_to_path(str(root / "server.pem"))
+        ca.cert_pem.write_to_path(str(root / "ca.pem"))
+        http_port, https_port = free_port(), free_port()
+        process = run_nginx(
+            root,
+            core,
+            f"""    ssl_session_cache off;
     ssl_session_tickets off;
     server {{
         listen 127.0.0.1:{http_port} backlog=4096;
@@ -92,13 +108,7 @@ http {{
         ssl_certificate_key {root}/server.pem;
         location / {{ default_type text/plain; return 200 "ok\\n"; }}
     }}
-}}
-"""
-        )
-        process = subprocess.Popen(
-            ["taskset", "-c", str(core), NGINX, "-c", str(root / "nginx.conf"), "-p", str(root)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+""",
         )
         try:
             wait_port(http_port)

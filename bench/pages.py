@@ -66,7 +66,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _targets import NGINX, WRK, cpu_seconds, free_port, require, wait_port
+from _targets import NGINX, WRK, cpu_seconds, free_port, require, run_nginx, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTATE = ROOT / ".venv" / "bin" / "upstate"
@@ -106,22 +106,10 @@ def nginx_target(core: int = 0, one_host: bool = False) -> Iterator[Target]:
         port = free_port()
         switch = root / "down"
         listen = "".join(f"        listen {host}:{port} backlog=4096;\n" for host in hosts)
-        (root / "nginx.conf").write_text(
-            f"""
-worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {root};
-    proxy_temp_path {root};
-    fastcgi_temp_path {root};
-    uwsgi_temp_path {root};
-    scgi_temp_path {root};
-    keepalive_timeout 0;
-    server {{
+        process = run_nginx(
+            root,
+            core,
+            f"""    server {{
 {listen}        default_type text/plain;
         location = /flip {{
             if (-f {switch}) {{ return 503 "down\\n"; }}
@@ -129,13 +117,7 @@ http {{
         }}
         location / {{ return 200 "ok\\n"; }}
     }}
-}}
-"""
-        )
-        process = subprocess.Popen(
-            ["taskset", "-c", str(core), NGINX, "-c", str(root / "nginx.conf"), "-p", str(root)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+""",
         )
         try:
             for host in hosts:
