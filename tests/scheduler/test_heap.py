@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from upstate.scheduler.heap import Timetable, grid_after, phase
+from upstate.scheduler.heap import SLOT_S, Timetable, grid_after, phase
 
 EPOCH_NOW = 1_773_500_000.0  # a fixed wall-clock time, seconds since the epoch
 
@@ -27,7 +27,26 @@ def test_it_gives_a_key_the_same_phase_in_every_process() -> None:
     assert phase("api", 60.0) != phase("web", 60.0)
     assert 0 <= phase("api", 30.0) < 30.0
     # blake2b, not Python's salted hash(): a known value, whatever PYTHONHASHSEED says.
-    assert phase("api", 1.0) == pytest.approx(0.25456, abs=1e-5)
+    assert phase("api", 1.0, slot=0) == pytest.approx(0.25456, abs=1e-5)
+    assert phase("api", 1.0) == 0.25  # the same, down to its slot
+
+
+def test_it_puts_phases_on_the_slot_grid_when_the_interval_allows() -> None:
+    phases = [phase(f"monitor-{n}", 60.0) for n in range(10_000)]
+    assert all(p / SLOT_S == int(p / SLOT_S) for p in phases)
+    slots = Counter(phases)
+    assert len(slots) == 240  # every slot of the minute is used...
+    assert max(slots.values()) < 2 * 10_000 / 240  # ...about evenly
+    # Due times stay on the grid, exactly (a power-of-two slot keeps the sums exact).
+    table = Timetable()
+    for n in range(1_000):
+        table.set(f"monitor-{n}", 30.0, EPOCH_NOW + 0.1)
+    for item in table.pop_due(EPOCH_NOW + 100.0):
+        assert item.at / SLOT_S == int(item.at / SLOT_S)
+    # An interval that is no whole number of slots keeps its unrounded phase.
+    odd = [phase(f"monitor-{n}", 1.1) for n in range(100)]
+    assert any(p / SLOT_S != int(p / SLOT_S) for p in odd)
+    assert all(0 <= p < 1.1 for p in odd)
 
 
 def test_it_resumes_the_same_grid_after_a_restart() -> None:

@@ -10,11 +10,13 @@ and costs memory only for what runs.
   waiting for a slot) is skipped and counted: a monitor never overlaps itself.
 - The loop never sleeps less than 1 ms: uvloop's timers have 1 ms resolution and a
   shorter sleep returns at once, which would spin the CPU.
-- Wake-ups are coalesced: after a pass, the loop sleeps at least `coalesce` seconds
-  (20 ms) before the next one (a new or edited monitor still wakes it at once). At
-  10,000 monitors a minute, runs fall every 6 ms; started one by one, each probe pays for
-  its own trips through an idle loop (measured ~790 µs CPU a probe at 200/s one at a
-  time, ~420 µs in bursts of five). The price is lateness of up to `coalesce`.
+- Runs come in batches: due times sit on the Timetable's 250 ms slot grid (heap.py), so
+  the monitors of a slot start in one pass and their probes' events come back together.
+  Started one by one, each probe pays for its own trips through an idle loop (measured
+  ~790 µs CPU a probe at 200/s one at a time, ~420 µs in bursts of five, ~300 µs in
+  250 ms slots). Wake-ups off the grid are coalesced too: after a pass, the loop sleeps
+  at least `coalesce` seconds (20 ms) before the next one (a new or edited monitor
+  still wakes it at once); their price is lateness of up to `coalesce`.
 - Lateness (start - due) of every run on the grid is reported through `on_lag`; runs
   asked for at once (new or edited monitors) are not lateness of the schedule.
 - Grid runs that fell due before the loop started (loading 100,000 monitors takes half

@@ -5,6 +5,15 @@ epoch. The phase is a stable hash of the key (blake2b, not Python's per-process 
 hash()), so 10,000 monitors with the same interval spread evenly over it instead of
 firing together, and a restarted process resumes every monitor at the same phase.
 
+Phases fall on a grid of `SLOT_S` (250 ms) whenever the interval is a whole number of
+slots (every interval the config language writes in seconds is): the monitors sharing
+a slot start together, in one wake-up of the dispatcher, and their probes' events come
+back close together. On this kind of machine a bare connect-write-read-close costs
+~230 µs of CPU when 167 a second each arrive alone (20 ms apart), ~90 µs in 250 ms
+batches (bench/floor.py --rate): waking the process is what costs. 10,000 monitors a
+minute still spread over 240 slots, ~42 a slot, and no run is late: its due time is the
+slot. An interval that is not a whole number of slots keeps an unrounded phase.
+
 Pure: times are floats (seconds since the epoch) passed in, nothing sleeps. A key has
 at most one live heap item; replacing or removing a key leaves its old item in the heap,
 marked stale by a sequence number, and it is skipped when it comes up (cheaper than
@@ -19,12 +28,18 @@ import math
 from dataclasses import dataclass
 
 _SCALE = float(2**64)
+SLOT_S = 0.25  # a power of two: n * interval + phase stays exact in floating point
 
 
-def phase(key: str, interval: float) -> float:
-    """Where in its interval a key's runs fall: in [0, interval), the same in every process."""
+def phase(key: str, interval: float, slot: float = SLOT_S) -> float:
+    """Where in its interval a key's runs fall: in [0, interval), the same in every process;
+    on the `slot` grid when the interval is a whole number of slots."""
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / _SCALE * interval
+    fraction = int.from_bytes(digest, "big") / _SCALE
+    slots = round(interval / slot) if slot > 0 else 0
+    if slots >= 1 and slots * slot == interval:
+        return math.floor(fraction * slots) * slot
+    return fraction * interval
 
 
 def grid_after(offset: float, interval: float, t: float) -> float:
