@@ -1,7 +1,7 @@
 """The whole monitoring path at scale: scheduling lag, CPU per check, memory per monitor.
 
     .venv/bin/python bench/scheduler.py [--monitors 10000 100000] [--interval 60]
-                                        [--seconds 60] [--warmup 5]
+                                        [--seconds 60] [--warmup SECONDS]
 
 nginx (one worker, pinned to core 0) is the target of every monitor (a distinct URL
 each). Upstate's engine runs in its own process pinned to core 1, exactly as `serve`
@@ -9,6 +9,9 @@ runs it: the heap scheduler, the lean HTTP probe, the verdict and the evaluator,
 batched result writer into a SQLite file (WAL) with rollups and states, and Prometheus
 metrics. Every monitor starts with a stored UP state, as after a restart, so the run
 measures the steady state (monitors without a state would all run at once at start).
+The measured window opens after `--warmup` seconds, by default one interval and 5 s: by
+then every monitor has run once, so its cached request and its rollup rows exist, as in
+a process that has been running for a while.
 `--profile FILE` writes the measured window's cProfile (the event loop's thread) to
 FILE.<monitors> for `python -m pstats`; bench/profile_ingest.py profiles the same path
 after the probe without the network.
@@ -238,7 +241,9 @@ def main() -> None:
     parser.add_argument("--monitors", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--interval", type=float, default=60.0)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument(
+        "--warmup", type=float, help="seconds before measuring (default: one interval + 5)"
+    )
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
@@ -251,6 +256,8 @@ def main() -> None:
         help="cProfile the measured window into FILE.<monitors> (pstats; inflates CPU figures)",
     )
     args = parser.parse_args()
+    if args.warmup is None:
+        args.warmup = args.interval + 5.0
     if args.worker:
         _worker_main(args)
         return

@@ -27,8 +27,10 @@ PROBES: dict[MonitorKind, ProbeFn] = {
 }
 
 
-async def run(spec: ProbeSpec, ctx: ProbeContext) -> Observation:
-    return await PROBES[spec.kind](spec, ctx)
+def run(spec: ProbeSpec, ctx: ProbeContext) -> Awaitable[Observation]:
+    """The probe's coroutine itself (not one wrapping it: a frame fewer to resume at
+    every wake-up of every probe)."""
+    return PROBES[spec.kind](spec, ctx)
 
 
 __all__ = ["PROBES", "ProbeContext", "run"]

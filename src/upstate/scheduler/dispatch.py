@@ -55,6 +55,7 @@ class _Job:
     state: int = _IDLE
     rerun: bool = False  # run again as soon as the current run ends
     waiters: list[asyncio.Future[None]] | None = field(default=None, repr=False)
+    task: asyncio.Task[None] | None = field(default=None, repr=False)  # the scheduled run
 
 
 _Ready = tuple[str, _Job, float, bool]  # key, job, due, on grid
@@ -227,9 +228,10 @@ class Dispatcher:
                 continue
             job.state = _RUNNING
             self.started += 1
-            task = loop.create_task(self._run(key, job, due, on_grid, host))
+            # The run leaves self._tasks itself as it ends (see _run): cheaper than a done
+            # callback, which the loop would schedule as one more handle per run.
+            task = job.task = loop.create_task(self._run(key, job, due, on_grid, host))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
 
     async def _run(self, key: str, job: _Job, due: float, on_grid: bool, host: str | None) -> None:
         if on_grid and self._on_lag is not None:
@@ -240,6 +242,9 @@ class Dispatcher:
         except Exception:
             logger.exception("check crashed key=%s", key)
         finally:
+            task, job.task = job.task, None
+            if task is not None:
+                self._tasks.discard(task)
             self._finish(key, job, host, limited=True)
 
     def _finish(self, key: str, job: _Job, host: str | None, *, limited: bool) -> None:

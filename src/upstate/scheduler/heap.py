@@ -26,6 +26,7 @@ import hashlib
 import heapq
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _SCALE = float(2**64)
 SLOT_S = 0.25  # a power of two: n * interval + phase stays exact in floating point
@@ -51,8 +52,9 @@ def grid_after(offset: float, interval: float, t: float) -> float:
     return due
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
+class Due(NamedTuple):
+    """A run that came due (a tuple: cheaper to make than a dataclass, once per run)."""
+
     key: str
     at: float  # when it was due
     on_grid: bool  # False for a run asked for at once (new, edited, resumed)
@@ -124,14 +126,21 @@ class Timetable:
         """
         heap, entries = self._heap, self._entries
         out: list[Due] = []
+        pop, push = heapq.heappop, heapq.heappush
         while heap and heap[0][0] <= now:
-            due, seq, key, on_grid = heapq.heappop(heap)
+            due, seq, key, on_grid = pop(heap)
             entry = entries.get(key)
             if entry is None or entry.seq != seq:
                 continue
             out.append(Due(key, due, on_grid))
-            following = grid_after(entry.offset, entry.interval, now)
-            self._push(entry, key, following, on_grid=True)
+            # On time, the next grid time is one interval on; a late or off-grid run
+            # looks for the first grid time after now.
+            following = due + entry.interval if on_grid else now
+            if following <= now:
+                following = grid_after(entry.offset, entry.interval, now)
+            self._seq += 1
+            entry.seq = self._seq
+            push(heap, (following, self._seq, key, True))
         return out
 
     def _push(self, entry: _Entry, key: str, due: float, *, on_grid: bool) -> None:
