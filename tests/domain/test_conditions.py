@@ -20,6 +20,8 @@ from upstate.domain.conditions import (
     parse_condition,
     parse_value,
 )
+from upstate.domain.conditions.model import MEMO_SIZE
+from upstate.domain.conditions.values import MISSING
 from upstate.domain.enums import MonitorKind
 from upstate.domain.observation import CertInfo, DnsAnswer, IcmpStats, Observation, Phases
 
@@ -600,3 +602,63 @@ def test_it_has_no_response_time_for_a_ping_without_replies() -> None:
     ping = observe(kind=MonitorKind.ICMP, icmp=IcmpStats(sent=3, received=0, packet_loss=100))
     (result,) = evaluate([parse_condition("[RESPONSE_TIME] < 100")], ping, NOW)
     assert not result.ok
+
+
+# ---- the memo of conditions on one repeated value ------------------------------------------
+
+
+def test_it_judges_a_status_condition_again_for_each_status_seen() -> None:
+    condition = parse_condition("[STATUS] < 400")
+    seen = [
+        evaluate([condition], observe(status_code=code), NOW)[0]
+        for code in (200, 503, 200, None, 503)
+    ]
+    assert [(r.ok, str(r)) for r in seen] == [
+        (True, "[STATUS] (200) < 400"),
+        (False, "[STATUS] (503) < 400"),
+        (True, "[STATUS] (200) < 400"),
+        (False, "[STATUS] (missing) < 400"),
+        (False, "[STATUS] (503) < 400"),
+    ]
+    assert seen[2] is seen[0]  # remembered, not judged again
+    assert set(condition.memo) == {200, 503, MISSING}
+
+
+@pytest.mark.parametrize(
+    ("text", "memoized"),
+    [
+        ("[STATUS] == 200", True),
+        ("200 == [STATUS]", True),
+        ("[CONNECTED] == true", True),
+        ("[DNS_RCODE] == any(NOERROR, NXDOMAIN)", True),
+        ("[IP] == pat(10.*)", True),
+        ("[STATUS] == [STATUS]", False),
+        ("len([STATUS]) == 3", False),
+        ("[BODY] == ok", False),
+        ("[RESPONSE_TIME] < 500", False),
+        ("[CERTIFICATE_EXPIRATION] > 7d", False),
+    ],
+)
+def test_it_memoizes_only_conditions_on_one_repeated_value(text: str, memoized: bool) -> None:
+    condition = parse_condition(text)
+    evaluate([condition], observe(), NOW)
+    assert (condition.key is not None) == memoized
+    assert bool(condition.memo) == memoized
+
+
+def test_it_remembers_a_bounded_number_of_values() -> None:
+    condition = parse_condition("[STATUS] == 200")
+    for code in range(100, 100 + MEMO_SIZE + 10):
+        (result,) = evaluate([condition], observe(status_code=code), NOW)
+        assert result.ok == (code == 200)
+    assert len(condition.memo) == MEMO_SIZE
+
+
+def test_it_leaves_the_memo_out_of_equality_hashing_and_repr() -> None:
+    condition = parse_condition("[STATUS] == 200")
+    evaluate([condition], observe(), NOW)
+    fresh = parse_condition("[STATUS] == 200")
+    assert condition == fresh
+    assert hash(condition) == hash(fresh)
+    assert roundtrip(condition) == fresh
+    assert "memo" not in repr(condition)

@@ -17,7 +17,7 @@ the values behind it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from upstate.domain.conditions import (
@@ -29,8 +29,12 @@ from upstate.domain.conditions import (
     parse_condition,
 )
 from upstate.domain.enums import ComponentStatus, MonitorKind, Status
+from upstate.domain.frozen import quick_init
 from upstate.domain.observation import Observation, StatuspageFacts, UpstreamComponent
 from upstate.domain.specs import ProbeSpec
+
+# Module constants are cheaper to read than the enum's members (see status.py).
+_UP, _DEGRADED, _DOWN = Status.UP, Status.DEGRADED, Status.DOWN
 
 _DEFAULTS: dict[MonitorKind, tuple[Condition, ...]] = {
     MonitorKind.HTTP: (parse_condition("[STATUS] < 400"),),
@@ -66,12 +70,17 @@ class CheckDefinition:
     conditions: tuple[Condition, ...] = ()
     degraded_when: tuple[Condition, ...] = ()
     extract: tuple[tuple[str, Expression], ...] = ()
+    # The conditions judged: worked out once here, not on every check.
+    effective_conditions: tuple[Condition, ...] = field(
+        default=(), init=False, compare=False, repr=False
+    )
 
-    @property
-    def effective_conditions(self) -> tuple[Condition, ...]:
-        return self.conditions or default_conditions(self.spec.kind)
+    def __post_init__(self) -> None:
+        effective = self.conditions or default_conditions(self.spec.kind)
+        object.__setattr__(self, "effective_conditions", effective)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Verdict:
     status: Status
@@ -89,27 +98,29 @@ def judge(
 ) -> Verdict:
     evaluator = Evaluator(observation, now, metrics)
     results = evaluator.evaluate(definition.effective_conditions)
-    degraded = evaluator.evaluate(definition.degraded_when)
-    extracted = evaluator.extract(dict(definition.extract))
-
-    def verdict(status: Status, reason: str) -> Verdict:
-        return Verdict(status, results, degraded, extracted, reason)
-
-    if observation.error is not None:
-        return verdict(Status.DOWN, f"{observation.error.kind}: {observation.error.message}")
+    # Most monitors have neither; skipping them spares a tuple and a dict per check.
+    degraded = evaluator.evaluate(definition.degraded_when) if definition.degraded_when else ()
+    extracted = evaluator.extract(dict(definition.extract)) if definition.extract else {}
+    error = observation.error
+    if error is not None:
+        return Verdict(_DOWN, results, degraded, extracted, f"{error.kind}: {error.message}")
     failed = [result for result in results if not result.ok]
     if failed:
-        return verdict(Status.DOWN, _first_of(failed, "failed"))
-    if observation.statuspage is not None:
-        upstream = _upstream(observation.statuspage)
+        return Verdict(_DOWN, results, degraded, extracted, _first_of(failed, "failed"))
+    page = observation.statuspage
+    if page is not None:
+        upstream = _upstream(page)
         if upstream is not None:
-            return verdict(*upstream)
-    holding = [result for result in degraded if result.ok]
-    if holding:
-        return verdict(Status.DEGRADED, _first_of(holding, "holds"))
-    if observation.statuspage is not None:
-        return verdict(Status.UP, "every upstream component is operational")
-    return verdict(Status.UP, _all_passed(len(results)))
+            return Verdict(upstream[0], results, degraded, extracted, upstream[1])
+    if degraded:
+        holding = [result for result in degraded if result.ok]
+        if holding:
+            return Verdict(_DEGRADED, results, degraded, extracted, _first_of(holding, "holds"))
+    if page is not None:
+        reason = "every upstream component is operational"
+    else:
+        reason = _all_passed(len(results))
+    return Verdict(_UP, results, degraded, extracted, reason)
 
 
 def _first_of(results: list[ConditionResult], verb: str) -> str:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -122,8 +123,9 @@ class Engine:
             self._scheduled,
             max_concurrency=max_concurrency,
             per_host=per_host,
-            wall=lambda: clock().timestamp(),
-            on_lag=self._observe_lag,
+            # The same wall clock, without a datetime per read, unless a test set the time.
+            wall=time.time if clock is utc_now else lambda: clock().timestamp(),
+            on_lag=self.metrics.lag.observe if on_lag is None else self._observe_lag,
             on_skip=self.metrics.skipped.inc,
             coalesce=coalesce,
         )

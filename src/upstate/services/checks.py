@@ -9,10 +9,12 @@ from typing import Any
 
 from upstate import probes
 from upstate.domain.check import CheckDefinition, Verdict, judge
+from upstate.domain.frozen import quick_init
 from upstate.domain.observation import Observation
 from upstate.probes.base import ProbeContext
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     definition: CheckDefinition

@@ -17,6 +17,7 @@ from datetime import datetime
 from upstate.domain import push as push_rules
 from upstate.domain.composite import composite_status
 from upstate.domain.enums import Status
+from upstate.domain.frozen import quick_init
 from upstate.domain.observation import StatuspageFacts
 from upstate.domain.push import PushState
 from upstate.domain.status import (
@@ -48,6 +49,7 @@ _VERDICTS = (Status.UP, Status.DEGRADED, Status.DOWN)
 STATUSPAGE_FACTS = "$statuspage"  # where a statuspage result's facts ride in `extracted`
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What one event (a result, a ping, a timer) changed for one monitor."""
@@ -73,8 +75,12 @@ def evaluate(
     page = observation.statuspage
     if page is not None:  # the board's upstream cards read these ("$" is no extract name)
         extracted = {**extracted, STATUSPAGE_FACTS: _statuspage_facts(page)}
-    row = ResultRow.from_observation(monitor.id, observation, status, extracted or None)
-    return outcome_of(monitor.id, transition, region=region, row=row, checked_at=at)
+    monitor_id = monitor.id
+    row = ResultRow.from_observation(monitor_id, observation, status, extracted or None)
+    # outcome_of, written out for the usual round that changes nothing visible.
+    if transition.change is None:
+        return Outcome(monitor_id, transition.state, (), row, at)
+    return outcome_of(monitor_id, transition, region=region, row=row, checked_at=at)
 
 
 def _statuspage_facts(page: StatuspageFacts) -> dict[str, object]:

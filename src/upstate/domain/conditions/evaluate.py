@@ -12,6 +12,7 @@ from datetime import datetime
 
 from upstate.domain.conditions.facts import Facts
 from upstate.domain.conditions.model import (
+    MEMO_SIZE,
     AnyOf,
     Condition,
     ConditionResult,
@@ -103,6 +104,20 @@ def _side(operand: Operand, facts: Facts) -> tuple[object, str]:
 
 
 def _judge(condition: Condition, facts: Facts) -> ConditionResult:
+    key = condition.key
+    if key is None:
+        return _judged(condition, facts)
+    value = facts.resolve(key)
+    memo = condition.memo
+    result = memo.get(value)
+    if result is None:
+        result = _judged(condition, facts)
+        if len(memo) < MEMO_SIZE:
+            memo[value] = result
+    return result
+
+
+def _judged(condition: Condition, facts: Facts) -> ConditionResult:
     left, right = condition.left, condition.right
     left_value, left_text = _side(left, facts)
     right_value, right_text = _side(right, facts)

@@ -141,15 +141,46 @@ Expression = Placeholder | Length | Has
 Operand = Placeholder | Length | Has | Literal | Pattern | AnyOf | Regex
 
 
+# Placeholders whose value a target repeats check after check (a status code, an rcode,
+# an address, connected or not), one type each, so a value can key a memo.
+MEMOIZED = frozenset({"STATUS", "CONNECTED", "DNS_RCODE", "IP"})
+MEMO_SIZE = 64  # values remembered per condition; beyond that, judged every time
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
+    """`LEFT OP RIGHT`. When one side is a MEMOIZED placeholder and the other a value
+    written in the condition, the result depends on that placeholder's value alone:
+    `key` is then that placeholder, and `memo` keeps the results by value (filled by
+    evaluate._judge), so a monitor's everyday `[STATUS] < 400` is judged once per status
+    code it sees instead of once per check. Neither takes part in equality."""
+
     text: str  # exactly as written in the config
     left: Operand
     op: Operator
     right: Operand
+    key: Placeholder | None = field(default=None, init=False, compare=False, repr=False)
+    memo: dict[object, ConditionResult] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", _memo_key(self.left, self.right))
 
     def __str__(self) -> str:
         return self.text
+
+
+def _memo_key(left: Operand, right: Operand) -> Placeholder | None:
+    for placeholder, other in ((left, right), (right, left)):
+        if (
+            type(placeholder) is Placeholder
+            and placeholder.name in MEMOIZED
+            and not placeholder.path
+            and isinstance(other, Literal | Pattern | AnyOf | Regex)
+        ):
+            return placeholder
+    return None
 
 
 @dataclass(frozen=True, slots=True)
