@@ -160,6 +160,7 @@ async def test_it_accepts_an_empty_batch(session: AsyncSession) -> None:
         datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC),
         datetime(2026, 3, 2, tzinfo=UTC),
         datetime(2026, 3, 2, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 3, 2, 1, 30, 0, 7, tzinfo=timezone(timedelta(0), "Z")),  # not `UTC`
     ],
 )
 def test_bulk_writes_bind_times_exactly_as_core_does(at: datetime) -> None:

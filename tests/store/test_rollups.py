@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.store.helpers import add_monitor
@@ -137,6 +139,39 @@ async def test_it_sums_windows_from_days_and_ragged_hours(session: AsyncSession)
                 since,
                 until,
             )
+
+
+async def test_it_folds_one_batch_into_each_hour_and_day_exactly(session: AsyncSession) -> None:
+    monitors = [await add_monitor(session, key) for key in ("a", "b")]
+    rng = random.Random(5)
+    rows = []
+    for monitor in monitors:
+        for region in ("local", "eu"):
+            for hour in (0, 1, 5, 23, 24, 30):  # two days; hour 5 of "eu" only fails
+                failing = region == "eu" and hour == 5
+                for _ in range(rng.randrange(1, 4)):
+                    at = T0 + timedelta(hours=hour, seconds=rng.uniform(0, 3599))
+                    kind = ErrorKind.TIMEOUT if failing or rng.random() < 0.2 else None
+                    status = Status.DOWN if kind else rng.choice(list(Status))
+                    ms = rng.lognormvariate(4, 1.5)
+                    rows.append(row(monitor.id, at, ms, status, region=region, error_kind=kind))
+    rng.shuffle(rows)
+    await rollups.apply(session, rows)
+
+    until = T0 + timedelta(days=2)
+    for monitor in monitors:
+        for region in ("local", "eu"):
+            mine = [r for r in rows if (r.monitor_id, r.region) == (monitor.id, region)]
+            for period, start_of in ((Period.HOUR, rollups.hour_of), (Period.DAY, rollups.day_of)):
+                points = await rollups.series(session, monitor.id, period, T0, until, region=region)
+                starts = sorted({start_of(r.started_at) for r in mine})
+                assert [p.bucket_start for p in points] == starts
+                for point in points:
+                    want = expected(
+                        [r for r in mine if start_of(r.started_at) == point.bucket_start]
+                    )
+                    assert point.rollup.latency_sum == pytest.approx(want.latency_sum)
+                    assert point.rollup == replace(want, latency_sum=point.rollup.latency_sum)
 
 
 async def test_it_reads_whole_days_from_day_rows(session: AsyncSession) -> None:

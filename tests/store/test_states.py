@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,6 +13,7 @@ from tests.store.helpers import NOW, add_monitor
 from upstate.domain.enums import Status
 from upstate.store import states
 from upstate.store.states import StateRecord
+from upstate.store.tables import monitor_state
 
 
 async def test_it_stores_and_replaces_the_evaluator_state(session: AsyncSession) -> None:
@@ -63,3 +67,14 @@ async def test_it_puts_many_states_at_once_keeping_the_last_per_monitor(
     assert loaded[a.id].status is Status.DEGRADED
     assert loaded[a.id].state == {"slow": True}
     assert loaded[b.id].status is Status.UP
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.asyncpg.dialect()])
+def test_json_text_binds_as_core_would_bind_the_dict(dialect: Dialect) -> None:
+    # put_rows takes the state as JSON text and hands it to the driver as it is: what
+    # Core's bind processor makes of the dict on either database.
+    column_type = monitor_state.c.state.type.dialect_impl(dialect)
+    processor = column_type.bind_processor(dialect)
+    assert processor is not None
+    value = {"status": "up", "reason": 'été "ok"', "regions": [{"at": None}], "n": 1.5}
+    assert processor(value) == json.dumps(value)

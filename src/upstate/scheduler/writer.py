@@ -27,7 +27,6 @@ from upstate.services.results import (
     Batch,
     BatchRejected,
     Sessions,
-    StateUpdate,
     write_batch,
 )
 
@@ -184,9 +183,7 @@ class ResultWriter:
         pings, self._pings = self._pings, deque()
         batch = Batch(
             results=rows,
-            states=[
-                StateUpdate(o.monitor_id, o.state, o.checked_at, o.push) for o in states.values()
-            ],
+            states=list(states.values()),
             changes=changes,
             pings=list(pings),
         )

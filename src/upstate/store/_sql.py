@@ -54,11 +54,23 @@ class DriverStatement:
     subclasses.
     """
 
-    def __init__(self, table: Table, build: Callable[[str], Any], columns: Sequence[str]) -> None:
-        """`build(dialect_name)` makes the statement; `columns` are its parameters in order."""
+    def __init__(
+        self,
+        table: Table,
+        build: Callable[[str], Any],
+        columns: Sequence[str],
+        *,
+        ready: Sequence[str] = (),
+    ) -> None:
+        """`build(dialect_name)` makes the statement; `columns` are its parameters in order.
+
+        Values of the `ready` columns arrive as the driver takes them, unconverted: JSON
+        columns as the text json.dumps would give (their bind processor on both dialects).
+        """
         self._table = table
         self._build = build
         self.columns = tuple(columns)
+        self._ready = frozenset(ready)
         self._compiled: dict[str, tuple[str, tuple[_Converter, ...]]] = {}
 
     def _for(self, dialect: Dialect) -> tuple[str, tuple[_Converter, ...]]:
@@ -72,7 +84,8 @@ class DriverStatement:
             converters = tuple(
                 converter
                 for index, name in enumerate(self.columns)
-                if (converter := _converter(self._table, index, name, dialect)) is not None
+                if name not in self._ready
+                and (converter := _converter(self._table, index, name, dialect)) is not None
             )
             found = self._compiled[dialect.name] = (str(compiled), converters)
         return found
@@ -122,6 +135,8 @@ def utc_aware(value: datetime | None) -> datetime | None:
 
 def utc_text(value: datetime | None) -> str | None:
     """UtcDateTime's bind value on SQLite: naive UTC in SQLAlchemy's fixed-width text."""
+    if value is not None and value.tzinfo is UTC:  # the usual case: cut "+00:00" off
+        return value.isoformat(" ", "microseconds")[:-6]
     value = utc_aware(value)
     if value is None:
         return None

@@ -20,6 +20,7 @@ from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.engine import RowMapping
 
 from upstate.domain.enums import ErrorKind, Status
+from upstate.domain.frozen import quick_init
 from upstate.domain.observation import Observation
 from upstate.store._sql import DriverStatement, truncate
 from upstate.store.db import Db
@@ -32,6 +33,7 @@ class InvalidCursor(ValueError):
     """A page cursor that this code did not make (or made for another query)."""
 
 
+@quick_init  # one per check: see domain/frozen.py
 @dataclass(frozen=True, slots=True)
 class ResultRow:
     monitor_id: int
@@ -59,21 +61,22 @@ class ResultRow:
         extracted: Mapping[str, Any] | None = None,
     ) -> ResultRow:
         phases, error = observation.phases, observation.error
+        # By position, in the fields' order: cheaper than keywords (once per check).
         return cls(
-            monitor_id=monitor_id,
-            region=observation.region,
-            started_at=observation.started_at,
-            status=status,
-            duration_ms=observation.duration_ms,
-            dns_ms=phases.dns,
-            connect_ms=phases.connect,
-            tls_ms=phases.tls,
-            ttfb_ms=phases.ttfb,
-            transfer_ms=phases.transfer,
-            status_code=observation.status_code,
-            error_kind=error.kind if error else None,
-            error_message=error.message if error else None,
-            extracted=extracted,
+            monitor_id,
+            observation.region,
+            observation.started_at,
+            status,
+            observation.duration_ms,
+            phases.dns,
+            phases.connect,
+            phases.tls,
+            phases.ttfb,
+            phases.transfer,
+            observation.status_code,
+            error.kind if error else None,
+            error.message if error else None,
+            extracted,
         )
 
 
