@@ -9,7 +9,7 @@ Phases fall on a grid of `SLOT_S` (250 ms) whenever the interval is a whole numb
 slots (any interval of whole seconds is): the monitors sharing
 a slot start together, in one wake-up of the dispatcher, and their probes' events come
 back close together. On this kind of machine a bare connect-write-read-close costs
-~210–230 µs of CPU when 167 a second each arrive alone (20 ms apart), ~90 µs in 250 ms
+~210 to 230 µs of CPU when 167 a second each arrive alone (20 ms apart), ~90 µs in 250 ms
 batches (bench/floor.py --rate): waking the process is what costs. 10,000 monitors a
 minute still spread over 240 slots, ~42 a slot, and the grid adds no lateness: the due
 time is the slot's. An interval that is not a whole number of slots keeps an unrounded
