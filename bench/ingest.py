@@ -92,7 +92,8 @@ async def one_pass(url: str, count: int, batch: int, with_rollups: bool) -> tupl
             async with engine.begin() as connection:
                 await results.insert_many(connection, chunk)
                 if with_rollups:
-                    await rollups.apply(connection, chunk)
+                    # Written as they come in: "now" is the batch's newest result.
+                    await rollups.apply(connection, chunk, chunk[-1].started_at)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     finally:
         await engine.dispose()

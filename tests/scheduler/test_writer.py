@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from tests.fixtures.db import TestDatabase
-from tests.scheduler.helpers import NOW, add_monitor, count, eventually, outage, outcome
+from tests.scheduler.helpers import NOW, add_monitor, count, eventually, outage, outcome, row
 from upstate.domain.enums import Status
 from upstate.scheduler.writer import BATCH_ROWS, FLUSH_EVERY_S, ResultWriter
 from upstate.services.pipeline import Ping, PingKind
+from upstate.store import rollups as rollups_store
 from upstate.store import states
 from upstate.store.tables import pings, results, rollups, status_changes
 
@@ -50,7 +51,8 @@ async def test_it_writes_a_batch_as_soon_as_500_rows_wait(db: TestDatabase, writ
     writer.add(outcome(monitor.id, 499))
     await eventually(lambda: count(db, results), 1.0)
     assert await count(db, results) == 500
-    assert await count(db, rollups) == 2  # one hour and one day bucket, in the same batch
+    # One hour bucket, and the day's (rebuilt in the same batch: the clock is past it).
+    assert await count(db, rollups) == 2
     assert writer.flushes == 1
 
 
@@ -185,3 +187,39 @@ async def test_it_bounds_the_states_written_in_one_transaction(
         assert await writer.flush()
     async with db.sessions() as session:
         assert len(await states.list_states(session)) == 5
+
+
+async def test_it_closes_the_day_before_at_its_first_flush_and_at_each_new_day(
+    db: TestDatabase,
+) -> None:
+    monitor = await add_monitor(db, "api")
+    today = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
+    async with db.sessions() as session:  # written by an earlier run, the day before
+        await rollups_store.apply(session, [row(monitor.id, at=today - timedelta(hours=2))], today)
+        await session.commit()
+    now = NOW
+    writer = ResultWriter(db.sessions, lambda: now)
+
+    async def day_rows() -> list[tuple[datetime, int]]:
+        async with db.sessions() as session:
+            query = select(rollups.c.bucket_start, rollups.c["count"]).where(
+                rollups.c.period == "day"
+            )
+            return [tuple(found) for found in await session.execute(query)]
+
+    writer.add(outcome(monitor.id))
+    assert await writer.flush()
+    assert await day_rows() == [(today - timedelta(days=1), 1)]
+    now = NOW + timedelta(hours=1)
+    writer.add(outcome(monitor.id, 3600))
+    assert await writer.flush()  # the same day: nothing to close
+    async with db.sessions() as session:
+        await session.execute(rollups.delete().where(rollups.c.period == "day"))
+        await session.commit()
+    writer.add(outcome(monitor.id, 3660))
+    assert await writer.flush()
+    assert await day_rows() == []
+    now = NOW + timedelta(days=1)
+    writer.add(outcome(monitor.id, 86_400))
+    assert await writer.flush()
+    assert await day_rows() == [(today, 3)]

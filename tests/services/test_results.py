@@ -171,3 +171,24 @@ async def test_it_stores_each_state_as_to_dict_with_its_push_memory(db: TestData
         None,
         NOW,
     )
+
+
+async def test_it_closes_the_day_before_the_batch_and_rebuilds_the_days_of_late_rows(
+    db: TestDatabase,
+) -> None:
+    api = await add_monitor(db, "api")
+    yesterday = datetime(2026, 3, 13, tzinfo=UTC)
+    written_then = [row(api.id, 60.0 * n, at=yesterday) for n in range(3)]
+    await write_batch(db.sessions, Batch(results=written_then), now=yesterday + timedelta(hours=1))
+    assert await count(db, rollups, period=Period.DAY.value) == 0  # the day is not over
+    late = [row(api.id, 0.0, Status.DOWN, at=yesterday + timedelta(hours=23))]
+    await write_batch(db.sessions, Batch(results=late), now=NOW, close_days=True)
+    async with db.sessions() as session:
+        day = (
+            await session.execute(
+                select(rollups.c.bucket_start, rollups.c["count"], rollups.c.down).where(
+                    rollups.c.period == Period.DAY.value
+                )
+            )
+        ).all()
+    assert day == [(yesterday, 4, 1)]

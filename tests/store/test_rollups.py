@@ -5,12 +5,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.store.helpers import add_monitor
 from upstate.domain import latency
 from upstate.domain.enums import ErrorKind, Status
-from upstate.store import rollups
+from upstate.store import rollups, series
 from upstate.store.results import ResultRow
 from upstate.store.rollups import Period, Rollup
 from upstate.store.tables import rollups as rollups_table
@@ -180,13 +181,17 @@ async def test_it_reads_whole_days_from_day_rows(session: AsyncSession) -> None:
         session, [row(monitor.id, T0 + timedelta(hours=h), 10.0) for h in range(0, 72, 3)]
     )
     await session.execute(rollups_table.delete().where(rollups_table.c.period == "hour"))
-    whole = await rollups.window(session, monitor.id, T0, T0 + timedelta(days=3))
+    # The last two days of a window (days 3 and 4 here) are read from hour rows.
+    whole = await rollups.window(session, monitor.id, T0, T0 + timedelta(days=5))
     assert whole.count == 24
     # Day 0 is no longer whole: it would need hour rows, and those are gone.
     ragged = await rollups.window(
-        session, monitor.id, T0 + timedelta(hours=1), T0 + timedelta(days=3)
+        session, monitor.id, T0 + timedelta(hours=1), T0 + timedelta(days=5)
     )
     assert ragged.count == 16
+    # Nor is day 1 when the window ends on day 2.
+    recent = await rollups.window(session, monitor.id, T0, T0 + timedelta(days=2, hours=1))
+    assert recent.count == 8
 
 
 async def test_it_estimates_quantiles_within_a_bucket(session: AsyncSession) -> None:
@@ -207,3 +212,115 @@ async def test_it_estimates_quantiles_within_a_bucket(session: AsyncSession) -> 
 
 def _fields(rollup: Rollup) -> dict[str, object]:
     return {name: getattr(rollup, name) for name in Rollup.__dataclass_fields__}
+
+
+async def test_it_reads_what_hour_rows_hold_while_days_close_as_the_writer_closes_them(
+    session: AsyncSession,
+) -> None:
+    """Rows over five days written the way the result writer writes them: each flush with
+    its own `now`, the day before closed at the first flush of a day, and late rows of
+    earlier days (an outage) after that. Every read matches sums made here by hand."""
+    a, b = await add_monitor(session, "a"), await add_monitor(session, "b")
+    rng = random.Random(5)
+    today = T0 + timedelta(days=4)
+    now = today + timedelta(hours=10, minutes=30)
+    on_time = [
+        row(
+            monitor,
+            T0 + timedelta(minutes=minute),
+            rng.lognormvariate(4, 0.7),
+            rng.choice([Status.UP, Status.UP, Status.DEGRADED, Status.DOWN]),
+            region=rng.choice(["local", "eu"]),
+        )
+        for monitor in (a.id, b.id)
+        for minute in range(0, 4 * 1440 + 10 * 60, 97)
+    ]
+    late = [  # buffered during an outage, written today
+        row(a.id, T0 + timedelta(days=1, hours=5), 111.0),
+        row(b.id, today - timedelta(hours=1), 222.0, Status.DOWN, error_kind=ErrorKind.TIMEOUT),
+    ]
+    on_time.sort(key=lambda r: r.started_at)
+    closed_on = None
+    for flush in on_time:
+        at = flush.started_at
+        if at.date() != closed_on:
+            await rollups.close_days(session, at)
+            closed_on = at.date()
+        await rollups.apply(session, [flush], at)
+    await rollups.apply(session, late, now)
+    written = on_time + late
+    days = await session.execute(
+        select(rollups_table.c.bucket_start)
+        .where(rollups_table.c.period == "day")
+        .distinct()
+        .order_by(rollups_table.c.bucket_start)
+    )
+    assert list(days.scalars()) == [T0 + timedelta(days=n) for n in range(4)]  # not today's
+
+    def wanted(monitor: int, low: datetime, high: datetime, start_of=rollups.hour_of) -> Rollup:
+        return expected(
+            [r for r in written if r.monitor_id == monitor and low <= start_of(r.started_at) < high]
+        )
+
+    def same(got: Rollup, want: Rollup) -> None:
+        assert got.latency_sum == pytest.approx(want.latency_sum)
+        assert got == replace(want, latency_sum=got.latency_sum)
+
+    untils = [now, today, today - timedelta(hours=3), T0 + timedelta(days=2, hours=7)]
+    for until in untils:
+        for since in (T0, T0 + timedelta(hours=5, minutes=20), until - timedelta(days=1)):
+            for monitor in (a.id, b.id):
+                got = await rollups.window(session, monitor, since, until)
+                same(got, wanted(monitor, rollups.hour_of(since), until))
+            for period, start_of in ((Period.HOUR, rollups.hour_of), (Period.DAY, rollups.day_of)):
+                many = await series.series_many(session, [a.id, b.id], period, since, until)
+                for monitor in (a.id, b.id):
+                    points = await rollups.series(session, monitor, period, since, until)
+                    assert [p.bucket_start for p in many[monitor]] == [
+                        p.bucket_start for p in points
+                    ]
+                    for point, other in zip(points, many[monitor], strict=True):
+                        same(other.rollup, point.rollup)
+                    buckets = sorted(
+                        {
+                            start_of(r.started_at)
+                            for r in written
+                            if r.monitor_id == monitor
+                            and start_of(since) <= start_of(r.started_at) < until
+                        }
+                    )
+                    assert [point.bucket_start for point in points] == buckets
+                    step = timedelta(hours=1) if period is Period.HOUR else timedelta(days=1)
+                    for point in points:
+                        low = point.bucket_start
+                        same(point.rollup, wanted(monitor, low, low + step, start_of))
+
+
+async def test_it_reads_yesterday_from_hour_rows_until_the_day_is_closed(
+    session: AsyncSession,
+) -> None:
+    monitor = await add_monitor(session)
+    yesterday = T0 + timedelta(days=1)
+    rows = [row(monitor.id, yesterday + timedelta(hours=h), 10.0 + h) for h in range(24)]
+    for written in rows:
+        await rollups.apply(session, [written], written.started_at)
+    until = yesterday + timedelta(days=1, minutes=1)  # past midnight, before the first flush
+    assert await rollups.window(session, monitor.id, T0, until) == expected(rows)
+    for points in (
+        await rollups.series(session, monitor.id, Period.DAY, T0, until),
+        (await series.series_many(session, [monitor.id], Period.DAY, T0, until))[monitor.id],
+    ):
+        assert points == [rollups.SeriesPoint(yesterday, expected(rows))]
+    assert await rollups.close_days(session, until) == yesterday
+    day_rows = await rollups.series(session, monitor.id, Period.DAY, T0, until + timedelta(days=2))
+    assert day_rows == [rollups.SeriesPoint(yesterday, expected(rows))]
+
+
+async def test_it_closes_the_last_day_written_however_long_ago(session: AsyncSession) -> None:
+    monitor = await add_monitor(session)
+    stopped = T0 + timedelta(hours=9)  # the server ran on day 0 and came back on day 5
+    await rollups.apply(session, [row(monitor.id, stopped, 10.0)], stopped)
+    assert await rollups.close_days(session, T0) is None  # nothing before day 0
+    assert await rollups.close_days(session, T0 + timedelta(days=5, hours=1)) == T0
+    days = await rollups.series(session, monitor.id, Period.DAY, T0, T0 + timedelta(days=9))
+    assert [(point.bucket_start, point.rollup.count) for point in days] == [(T0, 1)]

@@ -19,7 +19,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from upstate.services.notifier import Notifier
 from upstate.services.pipeline import ChangeRow, Outcome, Ping, ResultRow
@@ -79,6 +79,9 @@ class ResultWriter:
         self.flushes = 0
         self.database_ok = True
         self.last_error: str | None = None
+        # The UTC day of the last batch written with close_days: a flush on a later day
+        # (or the first one) closes the day before (see services.results.write_batch).
+        self._closed_on: date | None = None
 
     # --- what the engine hands in ---------------------------------------------------------
 
@@ -189,8 +192,11 @@ class ResultWriter:
         )
         notifier = self.notifier
         hook = notifier.on_changes if notifier is not None else None
+        now = self._clock()
+        today = now.astimezone(UTC).date()
+        close = today != self._closed_on
         try:
-            await write_batch(self._sessions, batch, now=self._clock(), on_changes=hook)
+            await write_batch(self._sessions, batch, now=now, on_changes=hook, close_days=close)
         except BatchRejected as exc:
             logger.error("batch refused by the database rows=%d error=%s", len(batch), exc)
             await self._salvage(batch)
@@ -204,6 +210,8 @@ class ResultWriter:
             return False
         else:
             self.written += len(rows)
+            if close:
+                self._closed_on = today
         if changes and notifier is not None:
             notifier.wake()
         self.flushes += 1

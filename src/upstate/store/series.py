@@ -17,25 +17,16 @@ statement compiles slowly), so a page of any size costs ceil(n / CHUNK) queries.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import select
 
 from upstate.domain.enums import Status
 from upstate.store.db import Db
-from upstate.store.rollups import (
-    Period,
-    SeriesPoint,
-    _rollup,
-    _sum_columns,
-    day_of,
-    hour_of,
-)
-from upstate.store.tables import monitor_state, monitors, rollups
+from upstate.store.rollups import Period, SeriesPoint, _rollup, series_parameters, series_query
+from upstate.store.tables import monitor_state, monitors
 
 CHUNK = 500
 
@@ -88,38 +79,12 @@ async def series_many(
     """Per monitor, one point per hour or day with data in [since, until), oldest first:
     what `rollups.series` gives each of them. Monitors without data are left out."""
     found: dict[int, list[SeriesPoint]] = {}
-    start = hour_of(since) if period is Period.HOUR else day_of(since)
     ids = sorted(set(monitor_ids))
-    query = _series_query(region is not None)
+    query = series_query(period, region is not None)
+    values = series_parameters(period, since, until)
+    values["region"] = region
     for index in range(0, len(ids), CHUNK):
-        values = {
-            "ids": ids[index : index + CHUNK],
-            "period": period.value,
-            "start": start,
-            "until": until,
-            "region": region,
-        }
+        values["ids"] = ids[index : index + CHUNK]
         for row in await db.execute(query, values):
             found.setdefault(row[0], []).append(SeriesPoint(row[1], _rollup(row[2:])))
     return found
-
-
-@functools.cache
-def _series_query(by_region: bool) -> Select[Any]:
-    """Built once: its 30-odd sum columns cost ~2 ms to build, and the same statement
-    object hits SQLAlchemy's compiled cache."""
-    c = rollups.c
-    query = (
-        select(c.monitor_id, c.bucket_start, *_sum_columns())
-        .where(
-            c.monitor_id.in_(bindparam("ids", expanding=True)),
-            c.period == bindparam("period"),
-            c.bucket_start >= bindparam("start"),
-            c.bucket_start < bindparam("until"),
-        )
-        .group_by(c.monitor_id, c.bucket_start)
-        .order_by(c.monitor_id, c.bucket_start)
-    )
-    if by_region:
-        query = query.where(c.region == bindparam("region"))
-    return query
