@@ -204,7 +204,7 @@ async def window(
     if region is not None:
         query = query.where(rollups.c.region == region)
     row = (await db.execute(query)).one()
-    return _rollup(row)
+    return rollup_of(row)
 
 
 async def series(
@@ -225,7 +225,7 @@ async def series(
     values["ids"] = [monitor_id]
     values["region"] = region
     query = series_query(period, region is not None)
-    return [SeriesPoint(row[1], _rollup(row[2:])) for row in await db.execute(query, values)]
+    return [SeriesPoint(row[1], rollup_of(row[2:])) for row in await db.execute(query, values)]
 
 
 def series_parameters(period: Period, since: datetime, until: datetime) -> dict[str, Any]:
@@ -427,7 +427,8 @@ def _sum_columns() -> list[ColumnElement[Any]]:
     ]
 
 
-def _rollup(row: Sequence[Any]) -> Rollup:
+def rollup_of(row: Sequence[Any]) -> Rollup:
+    """A Rollup from the sum columns of a row (in _sum_columns' order)."""
     return Rollup(
         count=int(row[0]),
         up=int(row[1]),

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from upstate.domain.enums import Status
 from upstate.store.db import Db
-from upstate.store.rollups import Period, SeriesPoint, _rollup, series_parameters, series_query
+from upstate.store.rollups import Period, SeriesPoint, rollup_of, series_parameters, series_query
 from upstate.store.tables import monitor_state, monitors
 
 CHUNK = 500
@@ -86,5 +86,5 @@ async def series_many(
     for index in range(0, len(ids), CHUNK):
         values["ids"] = ids[index : index + CHUNK]
         for row in await db.execute(query, values):
-            found.setdefault(row[0], []).append(SeriesPoint(row[1], _rollup(row[2:])))
+            found.setdefault(row[0], []).append(SeriesPoint(row[1], rollup_of(row[2:])))
     return found
